@@ -1,0 +1,157 @@
+"""The duel: one prompt, two models, streamed at the same time.
+
+Each side has its own history, so either model sees only its own earlier answers. Both streams
+start together and are merged into one sequence of :class:`SideEvent`. An error on one side ends
+only that side. Closing the merged stream (Stop, or a cancelled task) cancels both sides promptly
+and keeps what they had written so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from playground.backends.base import Backend
+from playground.backends.registry import BackendPool
+from playground.config import GenerationDefaults, PlaygroundConfig
+from playground.events import (
+    ChatMessage,
+    ErrorEvent,
+    SamplingParams,
+    Side,
+    SideEvent,
+)
+from playground.generation import Generation, GenerationRecord
+
+SIDES: tuple[Side, Side] = ("a", "b")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSettings:
+    """What the rater may change in the settings panel; None keeps each model's default."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system_prompt: str = ""
+
+    def sampling_for(self, defaults: GenerationDefaults) -> SamplingParams:
+        return SamplingParams(
+            temperature=defaults.temperature if self.temperature is None else self.temperature,
+            top_p=defaults.top_p,
+            max_tokens=defaults.max_tokens if self.max_tokens is None else self.max_tokens,
+            chat_template_kwargs=dict(defaults.chat_template_kwargs),
+        )
+
+
+@dataclass(slots=True)
+class Contender:
+    side: Side
+    model: str
+    backend: Backend
+    defaults: GenerationDefaults
+    history: list[ChatMessage] = field(default_factory=list)
+
+    def messages_for(self, prompt: str, system_prompt: str) -> list[ChatMessage]:
+        messages: list[ChatMessage] = []
+        if system_prompt:
+            messages.append({"role": "system", "content": system_prompt})
+        messages.extend(self.history)
+        messages.append({"role": "user", "content": prompt})
+        return messages
+
+
+@dataclass(slots=True)
+class Duel:
+    contenders: dict[Side, Contender]
+    blind: bool
+
+    @classmethod
+    def from_config(
+        cls, config: PlaygroundConfig, pool: BackendPool, rng: random.Random | None = None
+    ) -> "Duel":
+        """Seat the arena's two models; in blind mode their sides are drawn at random."""
+        names = [config.arena.model_a, config.arena.model_b]
+        if config.arena.blind:
+            (rng or random.Random()).shuffle(names)
+        contenders = {
+            side: Contender(side, name, pool.get(name), config.model(name).defaults)
+            for side, name in zip(SIDES, names)
+        }
+        return cls(contenders=contenders, blind=config.arena.blind)
+
+    def start_turn(self, prompt: str, settings: TurnSettings) -> "DuelTurn":
+        return DuelTurn(self, prompt, settings)
+
+
+class DuelTurn:
+    """One prompt sent to both sides; iterate :meth:`stream` to receive the merged events."""
+
+    def __init__(self, duel: Duel, prompt: str, settings: TurnSettings) -> None:
+        self.duel = duel
+        self.prompt = prompt
+        self.settings = settings
+        self.generations: dict[Side, Generation] = {
+            side: Generation(side, c.model) for side, c in duel.contenders.items()
+        }
+
+    def records(self) -> dict[Side, GenerationRecord]:
+        return {side: g.record() for side, g in self.generations.items()}
+
+    async def stream(self) -> AsyncIterator[SideEvent]:
+        queue: asyncio.Queue[SideEvent | Side] = asyncio.Queue()
+        pumps = [
+            asyncio.create_task(self._pump(side, queue), name=f"duel-side-{side}")
+            for side in self.generations
+        ]
+        remaining = len(pumps)
+        try:
+            while remaining:
+                item = await queue.get()
+                if isinstance(item, str):  # a side's end marker
+                    remaining -= 1
+                    continue
+                yield item
+        finally:
+            for task in pumps:
+                task.cancel()
+            # Wait for both sides to release their streams before the turn is over; shielded
+            # so that a second cancellation cannot leave an HTTP stream open.
+            await asyncio.shield(asyncio.gather(*pumps, return_exceptions=True))
+            for generation in self.generations.values():
+                generation.stop()
+            self._remember()
+
+    async def _pump(self, side: Side, queue: asyncio.Queue[SideEvent | Side]) -> None:
+        contender = self.duel.contenders[side]
+        generation = self.generations[side]
+        messages = contender.messages_for(self.prompt, self.settings.system_prompt)
+        params = self.settings.sampling_for(contender.defaults)
+        generation.start()
+        events = contender.backend.stream(messages, params)
+        try:
+            async for event in events:
+                generation.feed(event)
+                queue.put_nowait(SideEvent(side, event))
+            if not generation.finished:
+                event = ErrorEvent(f"{contender.model}: the stream ended without a result")
+                generation.feed(event)
+                queue.put_nowait(SideEvent(side, event))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in one backend must not end the other side
+            event = ErrorEvent(f"{contender.model}: {type(exc).__name__}: {exc}")
+            generation.feed(event)
+            queue.put_nowait(SideEvent(side, event))
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+            queue.put_nowait(side)
+
+    def _remember(self) -> None:
+        """Each side keeps its own history: the prompt and its own (possibly partial) answer."""
+        for side, contender in self.duel.contenders.items():
+            contender.history.append({"role": "user", "content": self.prompt})
+            contender.history.append(
+                {"role": "assistant", "content": self.generations[side].text}
+            )

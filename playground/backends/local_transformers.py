@@ -1,0 +1,211 @@
+"""A local Hugging Face checkpoint, generated in-process with transformers, streamed token by token.
+
+``generate`` blocks, so it runs in a worker thread; a streamer hands each piece of text to the
+event loop with ``call_soon_threadsafe`` (no polling, no added latency). A StoppingCriteria that
+reads a threading.Event ends generation within a token of Stop. One model serves one request at a
+time: later requests wait their turn on an asyncio.Lock instead of failing or fighting over the
+weights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from playground.config import TransformersModel
+from playground.events import (
+    BackendEvent,
+    ChatMessage,
+    Done,
+    ErrorEvent,
+    FinishReason,
+    SamplingParams,
+)
+from playground.reasoning import ThinkSplitter
+
+_DONE = object()
+
+
+class TransformersBackend:
+    def __init__(self, model: TransformersModel, path: Path) -> None:
+        self.name = model.name
+        self.config = model
+        self.path = path
+        self._loaded: tuple[Any, Any] | None = None  # (model, tokenizer)
+        self._load_lock = threading.Lock()
+        self._turn = asyncio.Lock()
+
+    async def load(self) -> None:
+        """Load the weights once per process, off the event loop."""
+        if self._loaded is None:
+            await asyncio.to_thread(self._load_sync)
+
+    def _load_sync(self) -> None:
+        with self._load_lock:
+            if self._loaded is not None:
+                return
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            if self.config.threads:
+                torch.set_num_threads(self.config.threads)
+            device = self.config.device
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            dtype: Any = "auto" if self.config.dtype == "auto" else getattr(torch, self.config.dtype)
+            tokenizer = AutoTokenizer.from_pretrained(self.path)
+            model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
+            model.to(device)
+            model.eval()
+            self._loaded = (model, tokenizer)
+
+    async def stream(
+        self, messages: list[ChatMessage], params: SamplingParams
+    ) -> AsyncIterator[BackendEvent]:
+        try:
+            await self.load()
+        except Exception as exc:  # a broken checkpoint must show in its pane, not crash the app
+            yield ErrorEvent(f"Cannot load local model {self.name!r} from {self.path}: {exc}")
+            return
+        model, tokenizer = self._loaded  # type: ignore[misc]
+        try:
+            inputs = tokenizer.apply_chat_template(
+                list(messages),
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+                **params.chat_template_kwargs,
+            ).to(model.device)
+        except Exception as exc:
+            yield ErrorEvent(f"Chat template of {self.name!r} failed: {exc}")
+            return
+        prompt_tokens = int(inputs["input_ids"].shape[-1])
+        room = self.config.context_window - prompt_tokens
+        if room <= 0:
+            yield ErrorEvent(
+                f"The prompt is {prompt_tokens} tokens; {self.name!r} has a context window of "
+                f"{self.config.context_window}."
+            )
+            return
+        max_new = min(params.max_tokens, room)
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()
+        splitter = ThinkSplitter()
+        await self._turn.acquire()
+        handed_to_worker = False
+        try:
+            worker = threading.Thread(
+                target=self._generate,
+                name=f"generate-{self.name}",
+                args=(model, tokenizer, inputs, params, max_new, stop, loop, queue),
+                daemon=True,
+            )
+            worker.start()
+            # From here the worker releases the turn when generate() really returns, so a
+            # stopped request never overlaps the next one.
+            handed_to_worker = True
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, (Done, ErrorEvent)):
+                    for event in splitter.flush():
+                        yield event
+                    yield item
+                    continue
+                for event in splitter.feed(item):
+                    yield event
+        finally:
+            stop.set()
+            if not handed_to_worker:
+                self._turn.release()
+
+    def _generate(
+        self,
+        model: Any,
+        tokenizer: Any,
+        inputs: Any,
+        params: SamplingParams,
+        max_new: int,
+        stop: threading.Event,
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[Any],
+    ) -> None:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        def send(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:
+                pass  # the loop is gone (process shutting down): nobody is listening
+
+        class StopOnEvent(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full(
+                    (input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device
+                )
+
+        result: Done | ErrorEvent
+        try:
+            sampling: dict[str, Any] = {"do_sample": False}
+            if params.temperature > 0:
+                sampling = {
+                    "do_sample": True,
+                    "temperature": params.temperature,
+                    "top_p": params.top_p,
+                }
+            prompt_len = int(inputs["input_ids"].shape[-1])
+            with torch.inference_mode():
+                output = model.generate(
+                    **inputs,
+                    max_new_tokens=max_new,
+                    streamer=_loop_streamer_class()(tokenizer, send),
+                    stopping_criteria=StoppingCriteriaList([StopOnEvent()]),
+                    pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+                    **sampling,
+                )
+            new_tokens = int(output.shape[-1]) - prompt_len
+            finish: FinishReason = "stop"
+            if stop.is_set():
+                finish = "stopped"
+            elif new_tokens >= max_new:
+                finish = "length"
+            result = Done(finish_reason=finish, output_tokens=new_tokens, prompt_tokens=prompt_len)
+        except Exception as exc:
+            result = ErrorEvent(f"Local model {self.name!r} failed while generating: {exc}")
+        send(result)
+        try:
+            loop.call_soon_threadsafe(self._end_turn, queue)
+        except RuntimeError:
+            pass
+
+    def _end_turn(self, queue: asyncio.Queue[Any]) -> None:
+        self._turn.release()
+        queue.put_nowait(_DONE)
+
+
+@functools.cache
+def _loop_streamer_class() -> type:
+    # Built lazily so that importing this module does not import transformers.
+    from transformers import TextStreamer
+
+    class LoopStreamer(TextStreamer):
+        """TextStreamer that hands finished pieces of text to a callback instead of printing."""
+
+        def __init__(self, tokenizer: Any, send: Any) -> None:
+            super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+            self._send = send
+
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            if text:
+                self._send(text)
+
+    return LoopStreamer

@@ -1,0 +1,35 @@
+"""Builds backends from config and keeps one instance per model for the whole process.
+
+A local transformers model is loaded once and shared by every chat session (one copy of the
+weights in memory); the pool is the one place that owns that sharing.
+"""
+
+from __future__ import annotations
+
+from playground.backends.base import Backend
+from playground.config import OpenAIModel, PlaygroundConfig, TransformersModel, resolve_model_path
+
+
+class BackendPool:
+    def __init__(self, config: PlaygroundConfig) -> None:
+        self.config = config
+        self._backends: dict[str, Backend] = {}
+
+    def get(self, name: str) -> Backend:
+        backend = self._backends.get(name)
+        if backend is None:
+            backend = self._build(name)
+            self._backends[name] = backend
+        return backend
+
+    def _build(self, name: str) -> Backend:
+        model = self.config.model(name)
+        if isinstance(model, OpenAIModel):
+            from playground.backends.openai_compatible import OpenAICompatibleBackend
+
+            return OpenAICompatibleBackend(model)
+        if isinstance(model, TransformersModel):
+            from playground.backends.local_transformers import TransformersBackend
+
+            return TransformersBackend(model, resolve_model_path(self.config, model))
+        raise TypeError(f"unknown backend for model {name!r}")

@@ -1,0 +1,181 @@
+"""The playground's YAML config, validated with pydantic.
+
+Every error is a :class:`ConfigError` whose message names the file, the field (as a dotted path
+such as ``models[1].path``) and what is wrong, so a broken config is fixed in one look.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+DEFAULT_CONFIG_FILE = "playground.yaml"
+CONFIG_ENV = "PLAYGROUND_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos more often than not: refuse them instead of ignoring them.
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerationDefaults(_Strict):
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(512, ge=1, le=262144)
+    # Passed to the chat template, e.g. {"enable_thinking": false} for Qwen3.
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class _ModelBase(_Strict):
+    name: str = Field(min_length=1)
+    context_window: int = Field(4096, ge=16)
+    defaults: GenerationDefaults = Field(default_factory=GenerationDefaults)
+
+
+class OpenAIModel(_ModelBase):
+    """A model behind any server that speaks ``/v1/chat/completions`` (vLLM, SGLang, OpenAI)."""
+
+    backend: Literal["openai"]
+    base_url: str = Field(pattern=r"^https?://")
+    model: str = Field(min_length=1, description="the server's model name (vLLM: --served-model-name)")
+    api_key_env: str | None = Field(None, description="environment variable holding the API key")
+    timeout_s: float = Field(60.0, gt=0)
+
+    def api_key(self) -> str:
+        if self.api_key_env is None:
+            return "EMPTY"  # vLLM accepts any key unless started with --api-key
+        return os.environ.get(self.api_key_env, "")
+
+
+class TransformersModel(_ModelBase):
+    """A local Hugging Face checkpoint run in-process with transformers."""
+
+    backend: Literal["transformers"]
+    path: str = Field(min_length=1)
+    device: Literal["cpu", "cuda", "mps", "auto"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # torch threads for this model's generate(); None keeps torch's default.
+    threads: int | None = Field(None, ge=1)
+
+
+ModelConfig = Annotated[OpenAIModel | TransformersModel, Field(discriminator="backend")]
+
+
+class ArenaConfig(_Strict):
+    model_a: str
+    model_b: str
+    blind: bool = True
+    max_prompt_chars: int = Field(100_000, ge=1)
+    system_prompt: str = ""
+
+
+class PlaygroundConfig(_Strict):
+    models: list[ModelConfig] = Field(min_length=1)
+    arena: ArenaConfig
+
+    @model_validator(mode="after")
+    def _arena_names_known_models(self) -> "PlaygroundConfig":
+        names = [m.name for m in self.models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique, repeated: {', '.join(duplicates)}")
+        for field in ("model_a", "model_b"):
+            wanted = getattr(self.arena, field)
+            if wanted not in names:
+                raise ValueError(
+                    f"arena.{field}: no model named {wanted!r} (known: {', '.join(names)})"
+                )
+        return self
+
+    def model(self, name: str) -> OpenAIModel | TransformersModel:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    # Where the config was read from; relative checkpoint paths are taken from its folder.
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("openai", "transformers"):
+            continue  # the discriminated union's tag is noise in a field path
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def parse_config(data: Any, source: Path | str) -> PlaygroundConfig:
+    """Validate already-parsed YAML data; errors name ``source`` and each bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with 'models' and 'arena'")
+    try:
+        config = PlaygroundConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [
+            f"{source}: {_field_path(err['loc'])}: {err['msg']}" for err in exc.errors()
+        ]
+        raise ConfigError("\n".join(lines)) from None
+    config._source = Path(source)
+    return config
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE))
+
+
+def load_config(path: Path | str | None = None) -> PlaygroundConfig:
+    path = Path(path) if path is not None else config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (set {CONFIG_ENV} to another)") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    config = parse_config(data, path)
+    return config
+
+
+def check_local_paths(config: PlaygroundConfig, names: list[str] | None = None) -> None:
+    """Refuse to start when a transformers model's checkpoint is missing.
+
+    Relative paths are taken from the config file's folder, so a config and its checkpoints
+    can travel together.
+    """
+    problems: list[str] = []
+    for index, model in enumerate(config.models):
+        if not isinstance(model, TransformersModel) or (names and model.name not in names):
+            continue
+        resolved = resolve_model_path(config, model)
+        if not (resolved / "config.json").is_file():
+            problems.append(
+                f"{config.source}: models[{index}].path: no checkpoint at {resolved} "
+                f"(model {model.name!r}; expected a folder with config.json)"
+            )
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def resolve_model_path(config: PlaygroundConfig, model: TransformersModel) -> Path:
+    path = Path(os.path.expanduser(model.path))
+    if not path.is_absolute() and config.source is not None:
+        path = config.source.resolve().parent / path
+    return path

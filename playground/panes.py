@@ -1,0 +1,56 @@
+"""The props of the side-by-side element: what the browser may know about each pane.
+
+In blind mode the real model names never reach the browser: a pane is "Model A" or "Model B"
+until the rating issue's reveal. Markdown is rendered here, with raw HTML disabled, so that a
+model's output cannot inject markup into the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+from playground.events import Side
+from playground.generation import Generation
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable("table")
+
+
+def render_markdown(text: str) -> str:
+    return _MARKDOWN.render(text)
+
+
+def pane_stats(generation: Generation) -> str:
+    """TTFT and tokens/s, shown under a finished answer."""
+    record = generation.record()
+    parts = []
+    if record.ttft_s is not None:
+        parts.append(f"TTFT {record.ttft_s:.2f} s")
+    if record.tokens_per_s is not None:
+        parts.append(f"{record.tokens_per_s:.1f} tok/s")
+    if record.output_tokens:
+        parts.append(f"{record.output_tokens} tokens")
+    return " · ".join(parts)
+
+
+def pane_props(side: Side, generation: Generation, reveal_name: bool) -> dict[str, Any]:
+    finished = generation.finished
+    return {
+        "label": f"Model {side.upper()}",
+        "model": generation.model if reveal_name else None,
+        "html": render_markdown(generation.text),
+        "reasoning": generation.reasoning,
+        "status": "streaming" if generation.status == "waiting" else generation.status,
+        "error": generation.error,
+        "stats": pane_stats(generation) if finished and generation.status != "error" else "",
+    }
+
+
+def duel_props(generations: dict[Side, Generation], blind: bool) -> dict[str, Any]:
+    return {
+        "panes": {
+            side: pane_props(side, generation, reveal_name=not blind)
+            for side, generation in generations.items()
+        }
+    }

@@ -1,0 +1,76 @@
+// Two answers to one prompt, side by side. `props` is injected by Chainlit:
+// { panes: { a: Pane, b: Pane } } where Pane = { label, model, html, reasoning, status, error, stats }.
+// `html` is rendered server-side by markdown-it with raw HTML disabled (model output cannot
+// inject markup). Everything shown lives in props, because local state may reset on updates.
+
+const STATUS_COLORS = {
+  streaming: "#2563eb",
+  done: "#16a34a",
+  error: "#dc2626",
+  stopped: "#d97706",
+};
+
+function Pane({ side, pane }) {
+  const color = STATUS_COLORS[pane.status] || "#6b7280";
+  return (
+    <div
+      className="flex-1 min-w-0"
+      style={{ border: "1px solid rgba(127,127,127,0.35)", borderRadius: 8, padding: 12 }}
+    >
+      <div style={{ display: "flex", justifyContent: "space-between", alignItems: "baseline", gap: 8 }}>
+        <div style={{ fontWeight: 600 }}>
+          {pane.label}
+          {pane.model ? (
+            <span data-testid={`pane-${side}-model`} style={{ fontWeight: 400, opacity: 0.75 }}>
+              {" "}· {pane.model}
+            </span>
+          ) : null}
+        </div>
+        <span
+          data-testid={`pane-${side}-status`}
+          style={{ fontSize: 12, color, border: `1px solid ${color}`, borderRadius: 999, padding: "0 8px" }}
+        >
+          {pane.status}
+        </span>
+      </div>
+      {pane.reasoning ? (
+        <details data-testid={`pane-${side}-reasoning`} style={{ marginTop: 8, opacity: 0.8 }}>
+          <summary style={{ cursor: "pointer", fontSize: 13 }}>Reasoning</summary>
+          <div className="whitespace-pre-wrap" style={{ fontSize: 13, marginTop: 4 }}>
+            {pane.reasoning}
+          </div>
+        </details>
+      ) : null}
+      <div
+        data-testid={`pane-${side}`}
+        style={{ marginTop: 8, overflowWrap: "anywhere", lineHeight: 1.55 }}
+        dangerouslySetInnerHTML={{ __html: pane.html || "" }}
+      />
+      {pane.error ? (
+        <div
+          data-testid={`pane-${side}-error`}
+          role="alert"
+          style={{ marginTop: 8, color: "#dc2626", fontSize: 13, overflowWrap: "anywhere" }}
+        >
+          {pane.error}
+        </div>
+      ) : null}
+      {pane.stats ? (
+        <div data-testid={`pane-${side}-stats`} style={{ marginTop: 8, fontSize: 12, opacity: 0.7 }}>
+          {pane.stats}
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+export default function SideBySide() {
+  const panes = props.panes || {};
+  return (
+    <div className="grid grid-cols-2 gap-4" style={{ width: "100%" }}>
+      {["a", "b"].map((side) =>
+        panes[side] ? <Pane key={side} side={side} pane={panes[side]} /> : null
+      )}
+    </div>
+  );
+}
