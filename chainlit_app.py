@@ -6,7 +6,6 @@ Run with ``chainlit run chainlit_app.py``; the config comes from ``PLAYGROUND_CO
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 
@@ -33,11 +32,12 @@ POOL = BackendPool(CONFIG)
 
 @cl.on_app_startup
 async def preload_local_models() -> None:
-    # Load in the background so the server answers at once; the first prompt waits if needed.
+    # Build both backends and load local weights before the server accepts connections (a few
+    # seconds), so that the first prompt's TTFT measures the model, not imports and set-up.
     for name in {CONFIG.arena.model_a, CONFIG.arena.model_b}:
         backend = POOL.get(name)
         if isinstance(backend, TransformersBackend):
-            asyncio.get_running_loop().create_task(backend.load())
+            await backend.load()
 
 
 @cl.on_chat_start

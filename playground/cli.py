@@ -89,3 +89,7 @@ def bench_duel(
     else:
         for key, value in result.items():
             typer.echo(f"{key:>22}: {value}")
+
+
+if __name__ == "__main__":
+    app()

