@@ -6,6 +6,7 @@ Run with ``chainlit run chainlit_app.py``; the config comes from ``PLAYGROUND_CO
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 
@@ -28,6 +29,7 @@ except ConfigError as exc:
 
 # One pool per process: a local model's weights are loaded once and shared by every session.
 POOL = BackendPool(CONFIG)
+STOP_REDRAW_DELAY_S = 0.5
 
 
 @cl.on_app_startup
@@ -122,3 +124,10 @@ async def duel_turn(message: cl.Message) -> None:
     finally:
         # Also after Stop (a cancelled task): the panes end as "stopped" with their partial text.
         await throttle.close()
+        if any(g.status == "stopped" for g in turn.generations.values()):
+            # Chainlit's frontend drops an element update that lands while it handles its own
+            # Stop (seen in Chromium: the panes stayed "streaming"); send the final state again
+            # once that is over. Not awaited: the stopped task should end now.
+            asyncio.get_running_loop().call_later(
+                STOP_REDRAW_DELAY_S, lambda: asyncio.ensure_future(redraw())
+            )

@@ -108,6 +108,11 @@ def build_demo_model(spec: DemoSpec, out_dir: Path) -> Path:
         head.normal_(0.0, 4.0 / spec.hidden**0.5)
         for token in SPECIAL_TOKENS + ["<unk>"]:
             head[tokenizer.convert_tokens_to_ids(token)] = 0.0
+        # Tokens that print nothing visible (spaces, newlines) are muted the same way: a random
+        # model can fall into repeating one, and an answer of blank lines looks like no answer.
+        for token_id in range(len(tokenizer)):
+            if not tokenizer.decode([token_id]).strip():
+                head[token_id] = 0.0
     target = out_dir / spec.name
     target.mkdir(parents=True, exist_ok=True)
     model.generation_config = GenerationConfig(

@@ -64,8 +64,8 @@ class ChainlitApp:
 
 
 def app_config(tmp: Path, server: VLLMServer, demo_models_dir: Path, vllm_overrides: dict | None = None) -> Path:
-    # Long answers (up to 400 tokens) so that a person, or a test, can watch both panes fill.
-    defaults = {"temperature": 0.8, "max_tokens": 400}
+    # Long answers (1000 tokens, several seconds here) so that a test sees both panes fill at once.
+    defaults = {"temperature": 0.8, "max_tokens": 1000}
     return write_config(
         tmp / "app.yaml",
         [
@@ -158,6 +158,7 @@ def test_stop_button_stops_both_panes(page: Page, app: ChainlitApp) -> None:
     send(page, "Tell me a long story.")
     wait_until_both_stream(page, app)
     page.locator("#stop-button").click()
+    expect(page.get_by_text("Task manually stopped.")).to_be_visible(timeout=10_000)
     for side in "ab":
         expect(page.get_by_test_id(f"pane-{side}-status")).to_have_text("stopped", timeout=15_000)
         assert page.get_by_test_id(f"pane-{side}").inner_text().strip()  # partial text kept
