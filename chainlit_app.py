@@ -11,6 +11,7 @@ import json
 import sys
 
 import chainlit as cl
+from chainlit.logger import logger
 from chainlit.input_widget import Slider, TextInput
 
 from playground.arena import Duel, TurnSettings
@@ -124,6 +125,15 @@ async def duel_turn(message: cl.Message) -> None:
     finally:
         # Also after Stop (a cancelled task): the panes end as "stopped" with their partial text.
         await throttle.close()
+        for record in turn.records().values():
+            logger.info(
+                "turn side %s (%s): %s, ttft %s s, %s tokens, %s tok/s%s",
+                record.side, record.model, record.status,
+                f"{record.ttft_s:.3f}" if record.ttft_s is not None else "-",
+                record.output_tokens,
+                f"{record.tokens_per_s:.1f}" if record.tokens_per_s else "-",
+                f", error: {record.error}" if record.error else "",
+            )
         if any(g.status == "stopped" for g in turn.generations.values()):
             # Chainlit's frontend drops an element update that lands while it handles its own
             # Stop (seen in Chromium: the panes stayed "streaming"); send the final state again

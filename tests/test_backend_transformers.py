@@ -11,6 +11,8 @@ from playground.backends.registry import BackendPool
 from playground.config import PlaygroundConfig, TransformersModel
 from playground.events import Done, ErrorEvent, SamplingParams, TextDelta
 
+from .streams import read_then_close
+
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]
 GREEDY = SamplingParams(temperature=0.0, max_tokens=32)
 
@@ -54,13 +56,7 @@ async def test_generation_never_blocks_the_event_loop(duel_config: PlaygroundCon
 async def test_stop_ends_generation_within_a_few_tokens(duel_config: PlaygroundConfig) -> None:
     backend = local(duel_config)
     await backend.load()
-    stream = backend.stream(HELLO, SamplingParams(temperature=0.8, max_tokens=1900))
-    seen = 0
-    async for event in stream:
-        seen += isinstance(event, TextDelta)
-        if seen == 3:
-            break
-    await stream.aclose()
+    await read_then_close(backend, HELLO)
     # The worker thread notices the stop and releases the model; generating 1900 tokens would
     # take many seconds here.
     released_after = time.perf_counter()

@@ -32,7 +32,7 @@ def duel_of(config: PlaygroundConfig, pool: BackendPool, a: str, b: str) -> Duel
 async def test_both_sides_start_before_either_finishes(duel_config: PlaygroundConfig, pool: BackendPool) -> None:
     duel = duel_of(duel_config, pool, "vllm-demo", "local-demo")
     await pool.get("local-demo").load()
-    turn = duel.start_turn("Explain why the sky is blue.", TurnSettings(temperature=0.0, max_tokens=160))
+    turn = duel.start_turn("Explain why the sky is blue.", TurnSettings(temperature=0.0, max_tokens=400))
     first: dict[str, float] = {}
     done: dict[str, float] = {}
     timeline = []

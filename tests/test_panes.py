@@ -1,0 +1,42 @@
+"""What the browser receives: blind props carry no model names; model output cannot inject HTML."""
+
+from __future__ import annotations
+
+import json
+
+from playground.events import Done, ReasoningDelta, TextDelta
+from playground.generation import Generation
+from playground.panes import duel_props
+
+
+def finished(side: str, model: str, text: str) -> Generation:
+    g = Generation(side, model)  # type: ignore[arg-type]
+    g.start(now=0.0)
+    g.feed(ReasoningDelta("thinking"), now=0.1)
+    g.feed(TextDelta(text), now=0.2)
+    g.feed(Done("stop", output_tokens=5), now=0.5)
+    return g
+
+
+def test_blind_props_hide_model_names() -> None:
+    gens = {"a": finished("a", "secret-model-1", "hi"), "b": finished("b", "secret-model-2", "yo")}
+    blind = json.dumps(duel_props(gens, blind=True))
+    assert "secret-model" not in blind
+    named = duel_props(gens, blind=False)
+    assert named["panes"]["a"]["model"] == "secret-model-1"
+
+
+def test_labels_status_stats_and_reasoning() -> None:
+    props = duel_props({"a": finished("a", "m", "**bold**")}, blind=True)["panes"]["a"]
+    assert props["label"] == "Model A"
+    assert props["status"] == "done"
+    assert props["reasoning"] == "thinking"
+    assert "<strong>bold</strong>" in props["html"]
+    assert props["stats"].startswith("TTFT 0.10 s") and "tok/s" in props["stats"]
+
+
+def test_model_output_cannot_inject_markup() -> None:
+    evil = '<img src=x onerror="alert(1)"><script>alert(2)</script> [x](javascript:alert(3))'
+    html = duel_props({"a": finished("a", "m", evil)}, blind=True)["panes"]["a"]["html"]
+    assert "<img" not in html and "<script" not in html and 'href="javascript:' not in html
+    assert "&lt;script&gt;" in html
