@@ -152,6 +152,7 @@ def test_prompt_fills_both_panes_at_once_and_ends_done(page: Page, app: Chainlit
     html = page.content()
     assert "vllm-demo" not in html and "local-demo" not in html and "demo-a" not in html
     assert page.get_by_test_id("pane-a-model").count() == 0
+    page.get_by_test_id("pane-a-status").scroll_into_view_if_needed()
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
 

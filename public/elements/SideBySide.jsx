@@ -43,7 +43,8 @@ function Pane({ side, pane }) {
       ) : null}
       <div
         data-testid={`pane-${side}`}
-        style={{ marginTop: 8, overflowWrap: "anywhere", lineHeight: 1.55 }}
+        // A long answer scrolls inside its pane, so both answers stay side by side in view.
+        style={{ marginTop: 8, overflowWrap: "anywhere", lineHeight: 1.55, maxHeight: "55vh", overflowY: "auto" }}
         dangerouslySetInnerHTML={{ __html: pane.html || "" }}
       />
       {pane.error ? (
