@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,8 @@ def up(
     from playground.demo_stack import DEMO_CONFIG, demo_backends
 
     env["PLAYGROUND_CONFIG"] = str(DEMO_CONFIG)
+    # SIGTERM (a service manager, `timeout`) must also stop the vLLM server this command started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with demo_backends(err):
         err.print(f"[bold green]Playground on http://{host}:{port}[/] (Ctrl-C stops it)")
         try:
