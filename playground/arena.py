@@ -138,8 +138,6 @@ class DuelTurn:
                 event = ErrorEvent(f"{contender.model}: the stream ended without a result")
                 generation.feed(event)
                 queue.put_nowait(SideEvent(side, event))
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # a bug in one backend must not end the other side
             event = ErrorEvent(f"{contender.model}: {type(exc).__name__}: {exc}")
             generation.feed(event)

@@ -150,8 +150,7 @@ def load_config(path: Path | str | None = None) -> PlaygroundConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    config = parse_config(data, path)
-    return config
+    return parse_config(data, path)
 
 
 def check_local_paths(config: PlaygroundConfig, names: list[str] | None = None) -> None:
