@@ -30,6 +30,9 @@ async def test_streams_tokens_with_chat_template(duel_config: PlaygroundConfig) 
     assert isinstance(done, Done)
     assert done.prompt_tokens and done.prompt_tokens > 5  # the chat template wrapped the prompt
     assert 0 < done.output_tokens <= 32
+    # Text goes out token by token, not held back until a word ends (a long run without spaces
+    # must not stall the pane and then burst).
+    assert sum(isinstance(e, TextDelta) for e in events) >= done.output_tokens // 2
 
 
 async def test_generation_never_blocks_the_event_loop(duel_config: PlaygroundConfig) -> None:

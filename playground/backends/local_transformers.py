@@ -198,11 +198,35 @@ def _loop_streamer_class() -> type:
     from transformers import TextStreamer
 
     class LoopStreamer(TextStreamer):
-        """TextStreamer that hands finished pieces of text to a callback instead of printing."""
+        """Hands each new piece of text to a callback as soon as its token is generated.
+
+        TextStreamer holds text back until a space ends a word; a model that writes a long run
+        without spaces (code, CJK, a random demo model) then streams nothing for seconds and
+        bursts. Here a token's text goes out at once, held only while it ends in an incomplete
+        multi-byte character.
+        """
 
         def __init__(self, tokenizer: Any, send: Any) -> None:
             super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
             self._send = send
+
+        def put(self, value: Any) -> None:
+            if len(value.shape) > 1:
+                value = value[0]
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            if text.endswith("\ufffd"):
+                return
+            self.on_finalized_text(text[self.print_len :])
+            if text.endswith("\n"):
+                # Decode from a fresh cache after each line, so the work per token stays small.
+                self.token_cache = []
+                self.print_len = 0
+            else:
+                self.print_len = len(text)
 
         def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
             if text:
