@@ -27,9 +27,6 @@ from playground.events import (
 )
 from playground.reasoning import ThinkSplitter
 
-_DONE = object()
-
-
 class TransformersBackend:
     def __init__(self, model: TransformersModel, path: Path) -> None:
         self.name = model.name
@@ -113,13 +110,11 @@ class TransformersBackend:
             handed_to_worker = True
             while True:
                 item = await queue.get()
-                if item is _DONE:
-                    break
                 if isinstance(item, (Done, ErrorEvent)):
                     for event in splitter.flush():
                         yield event
                     yield item
-                    continue
+                    break
                 for event in splitter.feed(item):
                     yield event
         finally:
@@ -181,15 +176,15 @@ class TransformersBackend:
             result = Done(finish_reason=finish, output_tokens=new_tokens, prompt_tokens=prompt_len)
         except Exception as exc:
             result = ErrorEvent(f"Local model {self.name!r} failed while generating: {exc}")
-        send(result)
         try:
-            loop.call_soon_threadsafe(self._end_turn, queue)
+            loop.call_soon_threadsafe(self._end_turn, queue, result)
         except RuntimeError:
-            pass
+            pass  # the loop is gone: nobody is waiting for the turn
 
-    def _end_turn(self, queue: asyncio.Queue[Any]) -> None:
+    def _end_turn(self, queue: asyncio.Queue[Any], result: Done | ErrorEvent) -> None:
+        # One callback: the model is free before the consumer sees the result.
         self._turn.release()
-        queue.put_nowait(_DONE)
+        queue.put_nowait(result)
 
 
 @functools.cache
