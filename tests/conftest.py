@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub, ever
 
 from playground.config import PlaygroundConfig, load_config  # noqa: E402
 from playground.demo_models import build_demo_models  # noqa: E402
+from playground.store.database import Database  # noqa: E402
+from playground.store.migrate import upgrade  # noqa: E402
+from playground.store.postgres_server import PostgresServer  # noqa: E402
 from playground.vllm_server import VLLMServer  # noqa: E402
 
 VLLM_SERVED_NAME = "demo-a"
@@ -106,3 +110,30 @@ def duel_config(
         blind=False,
     )
     return load_config(path)
+
+
+# --- databases: a real PostgreSQL server for the session, a fresh database per test ---------
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind, new for every test."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'playground.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+async def db(blank_db_url: str) -> AsyncIterator[Database]:
+    """A migrated database of each kind."""
+    database = Database(blank_db_url)
+    await upgrade(database)
+    yield database
+    await database.dispose()

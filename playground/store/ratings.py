@@ -1,0 +1,171 @@
+"""Ratings and votes: checked on the server, written in one transaction, updated in place.
+
+A rater scores both answers of a turn (accuracy and fluency, 1-5) and says which was better. What
+the browser sends is not trusted: out-of-range values, unknown turns, turns of another rater's
+conversation and turns whose answers have not both ended are refused with a message, and nothing
+is written. A rater who submits again for the same turn changes their rating and vote (one row
+each, ``updated_at`` moves). When :func:`submit_rating` returns, the transaction is committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import select
+
+from playground.store.database import Database
+from playground.store.tables import (
+    SCORE_MAX,
+    SCORE_MIN,
+    Conversation,
+    Rating,
+    Response,
+    Turn,
+    Vote,
+    utcnow,
+)
+
+Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
+MAX_COMMENT_CHARS = 5000
+
+
+class RatingRefused(ValueError):
+    """A submission that was not stored, with a message for the rater."""
+
+
+class SideScores(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    accuracy: int = Field(ge=SCORE_MIN, le=SCORE_MAX)
+    fluency: int = Field(ge=SCORE_MIN, le=SCORE_MAX)
+
+
+class RatingSubmission(BaseModel):
+    """What the rating panel sends for one turn."""
+
+    model_config = ConfigDict(extra="forbid")
+    turn_id: int = Field(strict=True)
+    a: SideScores
+    b: SideScores
+    winner: Winner
+    comment: str = Field(default="", max_length=MAX_COMMENT_CHARS)
+
+    @classmethod
+    def parse(cls, payload: object) -> "RatingSubmission":
+        try:
+            return cls.model_validate(payload)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'rating'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise RatingRefused(f"Rating not saved: {problems}.") from None
+
+
+class StoredRating(BaseModel):
+    turn_id: int
+    winner: Winner
+    blind: bool
+    model_a: str
+    model_b: str
+    updated_at: datetime
+
+
+async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredRating:
+    """Check and store one turn's ratings and vote for ``rater_id``; raise RatingRefused."""
+    submission = payload if isinstance(payload, RatingSubmission) else RatingSubmission.parse(payload)
+    now = utcnow()
+    async with db.transaction() as session:
+        turn = await session.get(Turn, submission.turn_id)
+        if turn is None:
+            raise RatingRefused(f"Rating not saved: there is no turn {submission.turn_id}.")
+        conversation = await session.get(Conversation, turn.conversation_id)
+        assert conversation is not None  # a foreign key
+        if conversation.rater_id != rater_id:
+            raise RatingRefused(
+                f"Rating not saved: turn {submission.turn_id} belongs to another rater's conversation."
+            )
+        responses = {
+            r.side: r
+            for r in (await session.exec(select(Response).where(Response.turn_id == turn.id))).all()
+        }
+        if set(responses) != {"a", "b"}:
+            raise RatingRefused(
+                f"Rating not saved: turn {submission.turn_id} has not finished on both sides yet."
+            )
+        # Cast blind only if the names were hidden when the turn was shown and still are now
+        # (a vote changed after the reveal is no longer blind).
+        blind = turn.blind and conversation.revealed_at is None
+        insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        for side in ("a", "b"):
+            scores = getattr(submission, side)
+            statement = insert(Rating).values(
+                response_id=responses[side].id,
+                rater_id=rater_id,
+                accuracy=scores.accuracy,
+                fluency=scores.fluency,
+                comment=submission.comment,
+                created_at=now,
+                updated_at=now,
+            )
+            await session.exec(
+                statement.on_conflict_do_update(  # type: ignore[arg-type]
+                    index_elements=["response_id", "rater_id"],
+                    set_={
+                        "accuracy": scores.accuracy,
+                        "fluency": scores.fluency,
+                        "comment": submission.comment,
+                        "updated_at": now,
+                    },
+                )
+            )
+        statement = insert(Vote).values(
+            turn_id=turn.id,
+            rater_id=rater_id,
+            winner=submission.winner,
+            model_a=responses["a"].model,
+            model_b=responses["b"].model,
+            blind=blind,
+            created_at=now,
+            updated_at=now,
+        )
+        await session.exec(
+            statement.on_conflict_do_update(  # type: ignore[arg-type]
+                index_elements=["turn_id", "rater_id"],
+                set_={"winner": submission.winner, "blind": blind, "updated_at": now},
+            )
+        )
+        if conversation.mode == "blind" and conversation.revealed_at is None:
+            conversation.revealed_at = now  # the names are shown from now on
+            session.add(conversation)
+    return StoredRating(
+        turn_id=turn.id,  # type: ignore[arg-type]
+        winner=submission.winner,
+        blind=blind,
+        model_a=responses["a"].model,
+        model_b=responses["b"].model,
+        updated_at=now,
+    )
+
+
+async def ratings_of_turn(db: Database, turn_id: int, rater_id: int) -> dict | None:
+    """What this rater gave for a turn, in the panel's shape, or None."""
+    async with db.sessions() as session:
+        vote = (
+            await session.exec(select(Vote).where(Vote.turn_id == turn_id, Vote.rater_id == rater_id))
+        ).first()
+        if vote is None:
+            return None
+        rows = (
+            await session.exec(
+                select(Response.side, Rating)
+                .join(Rating, Rating.response_id == Response.id)
+                .where(Response.turn_id == turn_id, Rating.rater_id == rater_id)
+            )
+        ).all()
+    scores = {side: {"accuracy": r.accuracy, "fluency": r.fluency} for side, r in rows}
+    comment = next((r.comment for _, r in rows), "")
+    return {"winner": vote.winner, "comment": comment, **scores}

@@ -1,0 +1,95 @@
+"""Writing what happened: a conversation when its first turn starts, each finished turn with both
+answers and their generation records."""
+
+from __future__ import annotations
+
+from sqlmodel import func, select
+
+from playground.generation import GenerationRecord
+from playground.store.database import Database
+from playground.store.tables import Conversation, Response, Turn
+
+# A generation's status, as the panes show it, and as stored.
+STORED_STATUS = {"done": "complete", "error": "error", "stopped": "stopped"}
+
+
+async def ensure_conversation(
+    db: Database, conversation_id: str, rater_id: int, *, blind: bool, model_a: str, model_b: str
+) -> Conversation:
+    """The conversation row for a Chainlit thread, created on its first turn."""
+    async with db.transaction() as session:
+        conversation = await session.get(Conversation, conversation_id)
+        if conversation is None:
+            conversation = Conversation(
+                id=conversation_id,
+                rater_id=rater_id,
+                mode="blind" if blind else "named",
+                model_a=model_a,
+                model_b=model_b,
+            )
+            session.add(conversation)
+        elif conversation.rater_id != rater_id:
+            raise PermissionError(f"conversation {conversation_id} belongs to another rater")
+    return conversation
+
+
+async def is_revealed(db: Database, conversation_id: str) -> bool:
+    async with db.sessions() as session:
+        conversation = await session.get(Conversation, conversation_id)
+        return conversation is not None and conversation.revealed_at is not None
+
+
+async def save_turn(
+    db: Database,
+    conversation_id: str,
+    *,
+    prompt: str,
+    system_prompt: str,
+    settings: dict,
+    records: dict[str, GenerationRecord],
+    sampling: dict[str, dict],
+    message_id: str | None,
+) -> Turn:
+    """Store a finished turn (done, error or stopped on each side) and both responses."""
+    async with db.transaction() as session:
+        conversation = await session.get(Conversation, conversation_id)
+        if conversation is None:
+            raise LookupError(f"no conversation {conversation_id}")
+        position = (
+            await session.exec(
+                select(func.count()).select_from(Turn).where(Turn.conversation_id == conversation_id)
+            )
+        ).one()
+        turn = Turn(
+            conversation_id=conversation_id,
+            position=position,
+            prompt=prompt,
+            system_prompt=system_prompt,
+            settings=settings,
+            blind=conversation.mode == "blind" and conversation.revealed_at is None,
+            message_id=message_id,
+        )
+        session.add(turn)
+        await session.flush()
+        for side, record in sorted(records.items()):
+            session.add(
+                Response(
+                    turn_id=turn.id,
+                    side=side,
+                    model=record.model,
+                    text=record.text,
+                    reasoning=record.reasoning,
+                    status=STORED_STATUS.get(record.status, "error"),
+                    finish_reason=record.finish_reason,
+                    error=record.error,
+                    sampling=sampling.get(side, {}),
+                    latency_s=record.latency_s,
+                    ttft_s=record.ttft_s,
+                    tpot_s=record.tpot_s,
+                    itl_s=list(record.itl_s),
+                    output_tokens=record.output_tokens,
+                    prompt_tokens=record.prompt_tokens,
+                    tokens_per_s=record.tokens_per_s,
+                )
+            )
+    return turn

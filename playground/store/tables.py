@@ -1,0 +1,227 @@
+"""The playground's tables (SQLModel) and the tables of Chainlit's SQL data layer.
+
+Both live in one database and one migration history: the sidebar history (Chainlit's threads and
+steps) and the ratings (ours) are written to the same place and backed up together. A
+conversation's id is its Chainlit thread id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+SCORE_MIN, SCORE_MAX = 1, 5
+WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+RESPONSE_STATUSES = ("complete", "error", "stopped")
+
+# JSON documents: JSONB on PostgreSQL (indexable), JSON (text) on SQLite.
+JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _when() -> Any:
+    return Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), nullable=False)
+
+
+class Rater(SQLModel, table=True):
+    __tablename__ = "raters"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True, index=True)
+    password_hash: str = Field(max_length=200)
+    is_admin: bool = False
+    created_at: datetime = _when()
+
+
+class Conversation(SQLModel, table=True):
+    """One rater's conversation with one pair of models; ``id`` is the Chainlit thread id."""
+
+    __tablename__ = "conversations"
+
+    id: str = Field(primary_key=True, max_length=64)
+    rater_id: int = Field(foreign_key="raters.id", index=True)
+    mode: str = Field(max_length=10)  # "blind" or "named"
+    model_a: str = Field(max_length=200)  # which model sat on the left ...
+    model_b: str = Field(max_length=200)  # ... and which on the right
+    revealed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = _when()
+
+    __table_args__ = (sa.CheckConstraint("mode IN ('blind', 'named')", name="ck_conversation_mode"),)
+
+
+class Turn(SQLModel, table=True):
+    __tablename__ = "turns"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=64)
+    position: int  # 0, 1, 2 ... within the conversation
+    prompt: str = Field(sa_type=sa.Text)
+    system_prompt: str = Field(default="", sa_type=sa.Text)
+    settings: dict = Field(default_factory=dict, sa_type=JSONDoc)  # what the rater chose
+    blind: bool  # were the model names hidden while this turn was shown?
+    message_id: str | None = Field(default=None, max_length=64)  # Chainlit step of its panes
+    created_at: datetime = _when()
+
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "position", name="uq_turn_position"),)
+
+
+class Response(SQLModel, table=True):
+    """One side's answer with its generation record (definitions in playground/generation.py)."""
+
+    __tablename__ = "responses"
+
+    id: int | None = Field(default=None, primary_key=True)
+    turn_id: int = Field(foreign_key="turns.id", index=True)
+    side: str = Field(max_length=1)
+    model: str = Field(max_length=200)
+    text: str = Field(default="", sa_type=sa.Text)  # partial text is kept when stopped
+    reasoning: str = Field(default="", sa_type=sa.Text)
+    status: str = Field(max_length=10)
+    finish_reason: str | None = Field(default=None, max_length=20)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+    sampling: dict = Field(default_factory=dict, sa_type=JSONDoc)  # the parameters sent
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    itl_s: list = Field(default_factory=list, sa_type=JSONDoc)
+    output_tokens: int = 0
+    prompt_tokens: int | None = None
+    tokens_per_s: float | None = None
+    created_at: datetime = _when()
+
+    __table_args__ = (
+        sa.UniqueConstraint("turn_id", "side", name="uq_response_side"),
+        sa.CheckConstraint("side IN ('a', 'b')", name="ck_response_side"),
+        sa.CheckConstraint(
+            "status IN ('complete', 'error', 'stopped')", name="ck_response_status"
+        ),
+    )
+
+
+class Rating(SQLModel, table=True):
+    __tablename__ = "ratings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(foreign_key="responses.id", index=True)
+    rater_id: int = Field(foreign_key="raters.id", index=True)
+    accuracy: int
+    fluency: int
+    comment: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+    __table_args__ = (
+        sa.UniqueConstraint("response_id", "rater_id", name="uq_rating_rater"),
+        sa.CheckConstraint("accuracy BETWEEN 1 AND 5", name="ck_rating_accuracy"),
+        sa.CheckConstraint("fluency BETWEEN 1 AND 5", name="ck_rating_fluency"),
+    )
+
+
+class Vote(SQLModel, table=True):
+    """Which side was better, FastChat's labels; the models on each side are copied in so that a
+    battle log needs no join and survives a renamed config."""
+
+    __tablename__ = "votes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    turn_id: int = Field(foreign_key="turns.id", index=True)
+    rater_id: int = Field(foreign_key="raters.id", index=True)
+    winner: str = Field(max_length=20)
+    model_a: str = Field(max_length=200)
+    model_b: str = Field(max_length=200)
+    blind: bool  # cast before the rater knew which model was which
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+    __table_args__ = (
+        sa.UniqueConstraint("turn_id", "rater_id", name="uq_vote_rater"),
+        sa.CheckConstraint(
+            "winner IN ('model_a', 'model_b', 'tie', 'tie (bothbad)')", name="ck_vote_winner"
+        ),
+    )
+
+
+# --- Chainlit's SQL data layer (schema from docs.chainlit.io/data-layers/sqlalchemy, 2.12) ----
+# Its queries bind ids as strings and JSON as serialized text, so ids are UUID on PostgreSQL and
+# text on SQLite, and JSON columns are JSONB / text.
+_ID = sa.Uuid(as_uuid=False).with_variant(sa.Text(), "sqlite")
+_JSON_TEXT = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
+_TAGS = sa.Text().with_variant(postgresql.ARRAY(sa.Text()), "postgresql")
+_meta = SQLModel.metadata
+
+chainlit_users = sa.Table(
+    "users", _meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("identifier", sa.Text, nullable=False, unique=True),
+    sa.Column("metadata", _JSON_TEXT, nullable=False),
+    sa.Column("createdAt", sa.Text),
+)
+chainlit_threads = sa.Table(
+    "threads", _meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("createdAt", sa.Text),
+    sa.Column("name", sa.Text),
+    sa.Column("userId", _ID, sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("userIdentifier", sa.Text),
+    sa.Column("tags", _TAGS),
+    sa.Column("metadata", _JSON_TEXT),
+)
+chainlit_steps = sa.Table(
+    "steps", _meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("threadId", _ID, sa.ForeignKey("threads.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("parentId", _ID),
+    sa.Column("streaming", sa.Boolean, nullable=False),
+    sa.Column("waitForAnswer", sa.Boolean),
+    sa.Column("isError", sa.Boolean),
+    sa.Column("metadata", _JSON_TEXT),
+    sa.Column("tags", _TAGS),
+    sa.Column("input", sa.Text),
+    sa.Column("output", sa.Text),
+    sa.Column("createdAt", sa.Text),
+    sa.Column("command", sa.Text),
+    sa.Column("modes", _JSON_TEXT),
+    sa.Column("start", sa.Text),
+    sa.Column("end", sa.Text),
+    sa.Column("generation", _JSON_TEXT),
+    sa.Column("showInput", sa.Text),
+    sa.Column("language", sa.Text),
+    sa.Column("indent", sa.Integer),
+    sa.Column("defaultOpen", sa.Boolean),
+    sa.Column("autoCollapse", sa.Boolean),
+    sa.Column("icon", sa.Text),
+)
+chainlit_elements = sa.Table(
+    "elements", _meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("threadId", _ID, sa.ForeignKey("threads.id", ondelete="CASCADE")),
+    sa.Column("type", sa.Text),
+    sa.Column("url", sa.Text),
+    sa.Column("chainlitKey", sa.Text),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("display", sa.Text),
+    sa.Column("objectKey", sa.Text),
+    sa.Column("size", sa.Text),
+    sa.Column("page", sa.Integer),
+    sa.Column("language", sa.Text),
+    sa.Column("forId", _ID),
+    sa.Column("mime", sa.Text),
+    sa.Column("props", _JSON_TEXT),
+)
+chainlit_feedbacks = sa.Table(
+    "feedbacks", _meta,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("forId", _ID, nullable=False),
+    sa.Column("threadId", _ID, sa.ForeignKey("threads.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("value", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text),
+)
