@@ -11,22 +11,44 @@ import json
 import sys
 
 import chainlit as cl
-from chainlit.logger import logger
 from chainlit.input_widget import Slider, TextInput
+from chainlit.logger import logger
+from chainlit.types import ThreadDict
 
 from playground.arena import Duel, TurnSettings
 from playground.backends.local_transformers import TransformersBackend
 from playground.backends.registry import BackendPool
 from playground.config import ConfigError, check_local_paths, load_config
 from playground.panes import duel_props
+from playground.rating_panel import rating_panel_props
+from playground.store.data_layer import PlaygroundDataLayer, element_id
+from playground.store.database import Database, DatabaseError
+from playground.store.migrate import check_at_head
+from playground.store.raters import authenticate
+from playground.store.ratings import RatingRefused, ratings_of_turn, submit_rating
+from playground.store.records import ensure_conversation, load_conversation, record_of, save_turn
 from playground.throttle import RedrawThrottle
+
+
+async def _check_database() -> None:
+    probe = Database.from_env()  # its own engine: this event loop ends with the check
+    try:
+        await check_at_head(probe)
+    finally:
+        await probe.dispose()
+
 
 try:
     CONFIG = load_config()
     check_local_paths(CONFIG, [CONFIG.arena.model_a, CONFIG.arena.model_b])
-except ConfigError as exc:
-    # A broken config stops the app at startup with the file and field, not at the first prompt.
+    asyncio.run(_check_database())
+except (ConfigError, DatabaseError, RuntimeError) as exc:
+    # A broken config or database stops the app at startup, saying what and where.
     sys.exit(f"playground: cannot start:\n{exc}")
+except OSError as exc:
+    sys.exit(f"playground: cannot start: the database cannot be opened: {exc}")
+
+DB = Database.from_env()
 
 # One pool per process: a local model's weights are loaded once and shared by every session.
 POOL = BackendPool(CONFIG)
@@ -43,10 +65,70 @@ async def preload_local_models() -> None:
             await backend.load()
 
 
+@cl.data_layer
+def data_layer() -> PlaygroundDataLayer:
+    # The sidebar history and resume; on the same database as the ratings.
+    return PlaygroundDataLayer(DB)
+
+
+@cl.password_auth_callback
+async def login(username: str, password: str) -> cl.User | None:
+    rater = await authenticate(DB, username, password)
+    if rater is None:
+        return None
+    return cl.User(identifier=rater.name, metadata={"rater_id": rater.id, "admin": rater.is_admin})
+
+
+def current_rater_id() -> int:
+    user = cl.user_session.get("user")
+    return int(user.metadata["rater_id"])
+
+
 @cl.on_chat_start
 async def start_chat() -> None:
     duel = Duel.from_config(CONFIG, POOL)
     cl.user_session.set("duel", duel)
+    cl.user_session.set("elements", {})  # turn id -> {"panes": element, "rating": element}
+    await send_settings_panel()
+
+
+@cl.on_chat_resume
+async def resume_chat(thread: ThreadDict) -> None:
+    """Reopened from the sidebar: the same seats, each side's history, the elements to update."""
+    cl.user_session.set("elements", {})
+    loaded = await load_conversation(DB, thread["id"])
+    if loaded is None:  # a thread without turns: start afresh
+        cl.user_session.set("duel", Duel.from_config(CONFIG, POOL))
+        await send_settings_panel()
+        return
+    conversation, turns = loaded
+    missing = [m for m in (conversation.model_a, conversation.model_b) if m not in CONFIG.model_names()]
+    if missing:
+        cl.user_session.set("duel", None)
+        await cl.Message(
+            content=f"{', '.join(missing)} is no longer in {CONFIG.source}: this conversation "
+            "can be read and rated but not continued."
+        ).send()
+    else:
+        blind = conversation.mode == "blind" and conversation.revealed_at is None
+        duel = Duel.seated(CONFIG, POOL, conversation.model_a, conversation.model_b, blind)
+        for turn, responses in turns:
+            for side, contender in duel.contenders.items():
+                contender.history.append({"role": "user", "content": turn.prompt})
+                answer = responses[side].text if side in responses else ""
+                contender.history.append({"role": "assistant", "content": answer})
+        cl.user_session.set("duel", duel)
+    elements = cl.user_session.get("elements")
+    for turn, _ in turns:
+        if turn.message_id is not None:
+            elements[turn.id] = {
+                kind: cl.CustomElement(id=element_id(kind, turn.id), name=name, props={}, display="inline", for_id=turn.message_id)
+                for kind, name in (("panes", "SideBySide"), ("rating", "RatingPanel"))
+            }
+    await send_settings_panel()
+
+
+async def send_settings_panel() -> None:
     cl.user_session.set("settings", TurnSettings(system_prompt=CONFIG.arena.system_prompt))
     defaults = CONFIG.model(CONFIG.arena.model_a).defaults
     await cl.ChatSettings(
@@ -105,13 +187,22 @@ async def duel_turn(message: cl.Message) -> None:
         ).send()
         return
 
-    duel: Duel = cl.user_session.get("duel")
+    duel: Duel | None = cl.user_session.get("duel")
+    if duel is None:
+        await cl.Message(content="This conversation cannot be continued: start a new one.").send()
+        return
     settings: TurnSettings = cl.user_session.get("settings")
+    conversation_id = cl.context.session.thread_id
+    await ensure_conversation(
+        DB, conversation_id, current_rater_id(), blind=duel.blind,
+        model_a=duel.contenders["a"].model, model_b=duel.contenders["b"].model,
+    )
     turn = duel.start_turn(prompt, settings)
     element = cl.CustomElement(
         name="SideBySide", props=duel_props(turn.generations, duel.blind), display="inline"
     )
-    await cl.Message(content="", author="Arena", elements=[element]).send()
+    message = cl.Message(content="", author="Arena", elements=[element])
+    await message.send()
 
     async def redraw() -> None:
         element.props = duel_props(turn.generations, duel.blind)
@@ -134,10 +225,85 @@ async def duel_turn(message: cl.Message) -> None:
                 f"{record.tokens_per_s:.1f}" if record.tokens_per_s else "-",
                 f", error: {record.error}" if record.error else "",
             )
+        # Stored even after Stop (shielded: the task is being cancelled), before the panel that
+        # rates it is shown.
+        stored = await asyncio.shield(save_turn(
+            DB, conversation_id, prompt=prompt, system_prompt=settings.system_prompt,
+            settings={"temperature": settings.temperature, "max_tokens": settings.max_tokens},
+            records=turn.records(),
+            sampling={side: _sampling_dict(turn, side) for side in turn.generations},
+            message_id=message.id,
+        ))
+        rating = cl.CustomElement(
+            name="RatingPanel", props=rating_panel_props(stored.id), display="inline"  # type: ignore[arg-type]
+        )
+        cl.user_session.get("elements")[stored.id] = {"panes": element, "rating": rating}
+
+        async def show_final() -> None:
+            await redraw()
+            await rating.send(for_id=message.id)
+
         if any(g.status == "stopped" for g in turn.generations.values()):
-            # Chainlit's frontend drops an element update that lands while it handles its own
-            # Stop (seen in Chromium: the panes stayed "streaming"); send the final state again
+            # Chainlit's frontend drops element updates that land while it handles its own
+            # Stop (seen in Chromium: the panes stayed "streaming"); send the final state
             # once that is over. Not awaited: the stopped task should end now.
             asyncio.get_running_loop().call_later(
-                STOP_REDRAW_DELAY_S, lambda: asyncio.ensure_future(redraw())
+                STOP_REDRAW_DELAY_S, lambda: asyncio.ensure_future(show_final())
             )
+        else:
+            await rating.send(for_id=message.id)
+
+
+def _sampling_dict(turn, side: str) -> dict:
+    contender = turn.duel.contenders[side]
+    params = turn.settings.sampling_for(contender.defaults)
+    return {
+        "temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens,
+        "chat_template_kwargs": params.chat_template_kwargs,
+    }
+
+
+@cl.action_callback("rate")
+async def rate(action: cl.Action) -> dict:
+    """The rating panel's submit: checked and committed before the rater sees "Saved"."""
+    payload = action.payload
+    elements = cl.user_session.get("elements") or {}
+    turn_id = payload.get("turn_id") if isinstance(payload, dict) else None
+    shown = elements.get(turn_id) if isinstance(turn_id, int) else None
+    try:
+        stored = await submit_rating(DB, current_rater_id(), payload)
+    except RatingRefused as exc:
+        if shown:
+            shown["rating"].props = {**rating_panel_props(turn_id), "error": str(exc)}  # type: ignore[arg-type]
+            await _push(shown["rating"])
+        return {"ok": False, "message": str(exc)}
+    saved = await ratings_of_turn(DB, stored.turn_id, current_rater_id())
+    names = {"a": stored.model_a, "b": stored.model_b}
+    acknowledged = "Updated." if stored.changed else "Saved."
+    if shown:
+        shown["rating"].props = rating_panel_props(
+            stored.turn_id, saved=saved, revealed=names, message=acknowledged
+        )
+        await _push(shown["rating"])
+    duel: Duel | None = cl.user_session.get("duel")
+    if duel is not None and duel.blind:
+        duel.blind = False  # the names are known now; later turns are shown (and stored) named
+        await _reveal_panes(cl.context.session.thread_id, elements)
+    return {"ok": True, "message": acknowledged}
+
+
+async def _push(element: cl.CustomElement) -> None:
+    element.content = json.dumps(element.props)
+    await element.update()
+
+
+async def _reveal_panes(conversation_id: str, elements: dict) -> None:
+    loaded = await load_conversation(DB, conversation_id)
+    if loaded is None:
+        return
+    for turn, responses in loaded[1]:
+        shown = elements.get(turn.id)
+        if shown and set(responses) == {"a", "b"}:
+            records = {side: record_of(responses[side]) for side in ("a", "b")}
+            shown["panes"].props = duel_props(records, blind=False)
+            await _push(shown["panes"])

@@ -81,6 +81,17 @@ class Duel:
         }
         return cls(contenders=contenders, blind=config.arena.blind)
 
+    @classmethod
+    def seated(
+        cls, config: PlaygroundConfig, pool: BackendPool, model_a: str, model_b: str, blind: bool
+    ) -> "Duel":
+        """The same seats as a stored conversation (to resume it)."""
+        contenders = {
+            side: Contender(side, name, pool.get(name), config.model(name).defaults)
+            for side, name in zip(SIDES, (model_a, model_b))
+        }
+        return cls(contenders=contenders, blind=blind)
+
     def start_turn(self, prompt: str, settings: TurnSettings) -> "DuelTurn":
         return DuelTurn(self, prompt, settings)
 

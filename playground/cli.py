@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,6 +19,11 @@ from playground.config import ConfigError, check_local_paths, load_config
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Compare two LLMs side by side.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print JSON figures.")
 app.add_typer(bench_app, name="bench")
+db_app = typer.Typer(no_args_is_help=True, help="The database (PLAYGROUND_DATABASE_URL, default SQLite).")
+app.add_typer(db_app, name="db")
+raters_app = typer.Typer(no_args_is_help=True, help="Rater accounts (they log in to the app).")
+app.add_typer(raters_app, name="raters")
+DEMO_RATER = ("demo", "demo")
 err = Console(stderr=True)
 
 
@@ -60,6 +66,9 @@ def up(
     if headless:
         command.append("--headless")
     env = dict(os.environ)
+    asyncio.run(_prepare_database(demo_rater=demo))
+    # Chainlit signs its login tokens with this; a new one per start means logging in again.
+    env.setdefault("CHAINLIT_AUTH_SECRET", secrets.token_urlsafe(48))
     if not demo:
         subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=False)
         return
@@ -74,6 +83,83 @@ def up(
             subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=False)
         except KeyboardInterrupt:
             pass
+
+
+async def _prepare_database(demo_rater: bool) -> None:
+    from sqlmodel import func, select
+
+    from playground.store.database import Database
+    from playground.store.migrate import upgrade
+    from playground.store.raters import add_rater, get_rater
+    from playground.store.tables import Rater
+
+    db = Database.from_env()
+    try:
+        await upgrade(db)
+        if demo_rater and await get_rater(db, DEMO_RATER[0]) is None:
+            await add_rater(db, *DEMO_RATER)
+        async with db.sessions() as session:
+            raters = (await session.exec(select(func.count()).select_from(Rater))).one()
+    finally:
+        await db.dispose()
+    if demo_rater:
+        err.print(f"Log in as [bold]{DEMO_RATER[0]}[/], password [bold]{DEMO_RATER[1]}[/]")
+    elif raters == 0:
+        err.print("[yellow]No rater accounts yet:[/] add one with `playground raters add NAME`")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Create or migrate the database's tables to this version of the playground."""
+    from playground.store.database import Database, DatabaseError
+    from playground.store.migrate import current_revision, upgrade
+
+    async def run() -> str | None:
+        db = Database.from_env()
+        try:
+            await upgrade(db, revision)
+            return await current_revision(db)
+        finally:
+            await db.dispose()
+
+    try:
+        now = asyncio.run(run())
+    except DatabaseError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)
+    err.print(f"database at revision {now}")
+
+
+@raters_app.command("add")
+def raters_add(
+    name: str,
+    admin: bool = typer.Option(False, "--admin", help="may see every rater's data"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin"),
+) -> None:
+    """Add a rater account (the password is asked for, or read from stdin)."""
+    from playground.store.database import Database
+    from playground.store.migrate import upgrade
+    from playground.store.raters import RaterError, add_rater
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def run() -> None:
+        db = Database.from_env()
+        try:
+            await upgrade(db)  # a first rater on a new database: create the tables too
+            await add_rater(db, name, password, admin=admin)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except RaterError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2)
+    err.print(f"rater {name!r} added{' (admin)' if admin else ''}")
 
 
 @bench_app.command("duel")

@@ -95,6 +95,9 @@ class PlaygroundConfig(_Strict):
                 )
         return self
 
+    def model_names(self) -> list[str]:
+        return [m.name for m in self.models]
+
     def model(self, name: str) -> OpenAIModel | TransformersModel:
         for m in self.models:
             if m.name == name:

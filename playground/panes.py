@@ -12,7 +12,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from playground.events import Side
-from playground.generation import Generation
+from playground.generation import Generation, GenerationRecord
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable("table")
 
@@ -21,9 +21,8 @@ def render_markdown(text: str) -> str:
     return _MARKDOWN.render(text)
 
 
-def pane_stats(generation: Generation) -> str:
+def pane_stats(record: GenerationRecord) -> str:
     """TTFT and tokens/s, shown under a finished answer."""
-    record = generation.record()
     parts = []
     if record.ttft_s is not None:
         parts.append(f"TTFT {record.ttft_s:.2f} s")
@@ -34,23 +33,25 @@ def pane_stats(generation: Generation) -> str:
     return " · ".join(parts)
 
 
-def pane_props(side: Side, generation: Generation, reveal_name: bool) -> dict[str, Any]:
-    finished = generation.finished
+def pane_props(
+    side: Side, source: Generation | GenerationRecord, reveal_name: bool
+) -> dict[str, Any]:
+    """One pane, from a live generation or a stored record (a resumed conversation)."""
+    record = source.record() if isinstance(source, Generation) else source
     return {
         "label": f"Model {side.upper()}",
-        "model": generation.model if reveal_name else None,
-        "html": render_markdown(generation.text),
-        "reasoning": generation.reasoning,
-        "status": "streaming" if generation.status == "waiting" else generation.status,
-        "error": generation.error,
-        "stats": pane_stats(generation) if finished and generation.status != "error" else "",
+        "model": record.model if reveal_name else None,
+        "html": render_markdown(record.text),
+        "reasoning": record.reasoning,
+        "status": "streaming" if record.status == "waiting" else record.status,
+        "error": record.error,
+        "stats": pane_stats(record) if record.status in ("done", "stopped") else "",
     }
 
 
-def duel_props(generations: dict[Side, Generation], blind: bool) -> dict[str, Any]:
+def duel_props(
+    sides: dict[Side, Generation] | dict[Side, GenerationRecord], blind: bool
+) -> dict[str, Any]:
     return {
-        "panes": {
-            side: pane_props(side, generation, reveal_name=not blind)
-            for side, generation in generations.items()
-        }
+        "panes": {side: pane_props(side, source, reveal_name=not blind) for side, source in sides.items()}
     }

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -33,11 +34,28 @@ SCREENSHOT = Path(os.environ.get("PLAYGROUND_SCREENSHOT", PROJECT_ROOT / "public
 MAX_PROMPT_CHARS = 2000
 
 
+RATER = ("rita", "rita-password")
+OTHER_RATER = ("otto", "otto-password")
+
+
+def add_rater_with_cli(db_url: str, name: str, password: str) -> None:
+    """Through the real command (it also creates the tables on a new database)."""
+    subprocess.run(
+        [sys.executable, "-m", "playground.cli", "raters", "add", name, "--password-stdin"],
+        input=password + "\n", text=True, check=True, cwd=PROJECT_ROOT,
+        env=dict(os.environ, PLAYGROUND_DATABASE_URL=db_url),
+    )
+
+
 class ChainlitApp:
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, db_url: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, PLAYGROUND_CONFIG=str(config), HF_HUB_OFFLINE="1")
+        self.db_url = db_url
+        env = dict(
+            os.environ, PLAYGROUND_CONFIG=str(config), HF_HUB_OFFLINE="1",
+            PLAYGROUND_DATABASE_URL=db_url, CHAINLIT_AUTH_SECRET="test-secret-" + "x" * 40,
+        )
         self.log = log
         self.process = subprocess.Popen(
             [sys.executable, "-m", "chainlit", "run", "chainlit_app.py", "--headless",
@@ -82,7 +100,10 @@ def app_config(tmp: Path, server: VLLMServer, demo_models_dir: Path, vllm_overri
 @pytest.fixture(scope="module")
 def app(vllm_server: VLLMServer, demo_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitApp]:
     tmp = tmp_path_factory.mktemp("app")
-    running = ChainlitApp(app_config(tmp, vllm_server, demo_models_dir), tmp / "chainlit.log")
+    db_url = f"sqlite:///{tmp / 'playground.db'}"
+    add_rater_with_cli(db_url, *RATER)
+    add_rater_with_cli(db_url, *OTHER_RATER)
+    running = ChainlitApp(app_config(tmp, vllm_server, demo_models_dir), tmp / "chainlit.log", db_url)
     yield running
     running.stop()
 
@@ -103,8 +124,15 @@ def page(browser: Browser, app: ChainlitApp) -> Iterator[Page]:
     context.close()
 
 
-def open_chat(page: Page, url: str) -> None:
+def log_in(page: Page, url: str, rater: tuple[str, str] = RATER) -> None:
     page.goto(url)
+    page.locator("input#email").fill(rater[0])
+    page.locator("input#password").fill(rater[1])
+    page.locator("button[type=submit]").click()
+
+
+def open_chat(page: Page, url: str, rater: tuple[str, str] = RATER) -> None:
+    log_in(page, url, rater)
     expect(page.locator("#chat-input")).to_be_visible(timeout=30_000)
     # The websocket session must be up before a message is sent: the settings button is sent by
     # on_chat_start, so it shows that the session exists.
@@ -202,7 +230,9 @@ def test_dead_endpoint_shows_an_error_in_its_pane_while_the_other_completes(
 ) -> None:
     dead_url = f"http://127.0.0.1:{free_port()}/v1"
     config = app_config(tmp_path, vllm_server, demo_models_dir, {"base_url": dead_url})
-    dead_app = ChainlitApp(config, tmp_path / "chainlit.log")
+    db_url = f"sqlite:///{tmp_path / 'playground.db'}"
+    add_rater_with_cli(db_url, *RATER)
+    dead_app = ChainlitApp(config, tmp_path / "chainlit.log", db_url)
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         page = context.new_page()
@@ -220,3 +250,125 @@ def test_dead_endpoint_shows_an_error_in_its_pane_while_the_other_completes(
     finally:
         context.close()
         dead_app.stop()
+        # Chainlit removes <app root>/.files when it shuts down, also under the module's app,
+        # which still runs from the same folder and needs it for its element files.
+        (PROJECT_ROOT / ".files").mkdir(exist_ok=True)
+
+
+def rows(db_url: str, sql: str, *args: object) -> list[sqlite3.Row]:
+    """Read the app's real SQLite file, as a person checking the data would."""
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute(sql, args).fetchall()
+
+
+def finish_turn(page: Page, prompt: str, turn: int = 0) -> None:
+    send(page, prompt)
+    for side in "ab":
+        expect(page.get_by_test_id(f"pane-{side}-status").nth(turn)).not_to_have_text("streaming", timeout=90_000)
+    expect(page.get_by_test_id("rating-submit").nth(turn)).to_be_visible(timeout=30_000)
+
+
+def rate(page: Page, turn: int = 0, comment: str = "") -> None:
+    for testid in ("rate-a-accuracy-4", "rate-a-fluency-5", "rate-b-accuracy-2", "rate-b-fluency-3", "vote-a"):
+        page.get_by_test_id(testid).nth(turn).click()
+    if comment:
+        page.get_by_test_id("rating-comment").nth(turn).fill(comment)
+    page.get_by_test_id("rating-submit").nth(turn).click()
+
+
+def test_rating_a_turn_reveals_the_names_and_is_stored(page: Page, app: ChainlitApp) -> None:
+    open_chat(page, app.url)
+    finish_turn(page, "Name three colours.")
+    assert page.get_by_test_id("reveal-a").count() == 0  # blind until the vote
+    rate(page, comment="A was clearer")
+    expect(page.get_by_test_id("rating-status")).to_have_text("Saved.", timeout=15_000)
+    revealed = {side: page.get_by_test_id(f"reveal-{side}").inner_text() for side in "ab"}
+    assert sorted(revealed.values()) == ["local-demo", "vllm-demo"]
+    expect(page.get_by_test_id("pane-a-model")).to_contain_text(revealed["a"], timeout=15_000)
+
+    # The rows behind "Saved.": a blind vote for the model that sat on the left, both ratings.
+    conversation = rows(app.db_url, "SELECT conversation_id FROM turns WHERE prompt = ?", "Name three colours.")[0][0]
+    in_it = "JOIN turns t ON t.id = {} WHERE t.conversation_id = ?"
+    vote = rows(
+        app.db_url,
+        "SELECT v.*, r.name FROM votes v JOIN raters r ON r.id = v.rater_id " + in_it.format("v.turn_id"),
+        conversation,
+    )
+    assert len(vote) == 1
+    assert (vote[0]["winner"], vote[0]["blind"], vote[0]["name"]) == ("model_a", 1, RATER[0])
+    assert (vote[0]["model_a"], vote[0]["model_b"]) == (revealed["a"], revealed["b"])
+    ratings_sql = (
+        "SELECT p.side, p.model, g.accuracy, g.fluency, g.comment FROM ratings g "
+        "JOIN responses p ON p.id = g.response_id " + in_it.format("p.turn_id") + " ORDER BY p.side"
+    )
+    assert [tuple(r) for r in rows(app.db_url, ratings_sql, conversation)] == [
+        ("a", revealed["a"], 4, 5, "A was clearer"),
+        ("b", revealed["b"], 2, 3, "A was clearer"),
+    ]
+
+    # Changed: the same rows are updated, and a vote changed after the reveal is not blind.
+    page.get_by_test_id("vote-tie").click()
+    page.get_by_test_id("rating-submit").click()
+    expect(page.get_by_test_id("rating-status")).to_have_text("Updated.", timeout=15_000)
+    vote = rows(app.db_url, "SELECT winner, v.blind FROM votes v " + in_it.format("v.turn_id"), conversation)
+    assert [tuple(v) for v in vote] == [("tie", 0)]
+    assert len(rows(app.db_url, ratings_sql, conversation)) == 2
+
+    # The next turn of this conversation is shown and stored named.
+    finish_turn(page, "And three animals?", turn=1)
+    expect(page.get_by_test_id("pane-a-model").nth(1)).to_have_text(f" · {revealed['a']}", timeout=15_000)
+    turns = rows(app.db_url, "SELECT position, blind FROM turns WHERE conversation_id = ? ORDER BY position", conversation)
+    assert [tuple(t) for t in turns] == [(0, 1), (1, 0)]
+
+
+def test_a_conversation_is_listed_and_reopens_with_its_answers_and_ratings(
+    page: Page, app: ChainlitApp, browser: Browser
+) -> None:
+    open_chat(page, app.url)
+    finish_turn(page, "Tell me about the sea.")
+    answers = {side: page.get_by_test_id(f"pane-{side}").inner_text() for side in "ab"}
+    rate(page)
+    expect(page.get_by_test_id("rating-status")).to_have_text("Saved.", timeout=15_000)
+    thread_id = rows(
+        app.db_url,
+        "SELECT c.id FROM conversations c JOIN turns t ON t.conversation_id = c.id "
+        "WHERE t.prompt = ?", "Tell me about the sea.",
+    )[0]["id"]
+
+    # A new browser session of the same rater: the sidebar lists it; opening it shows the
+    # stored answers and the rating given.
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        again = context.new_page()
+        open_chat(again, app.url)
+        link = again.locator(f"a[href$='/thread/{thread_id}']")
+        expect(link).to_be_visible(timeout=30_000)
+        link.click()
+        for side in "ab":
+            expect(again.get_by_test_id(f"pane-{side}")).to_have_text(answers[side], timeout=30_000)
+        expect(again.get_by_test_id("rate-a-accuracy-4")).to_have_attribute("aria-pressed", "true")
+        expect(again.get_by_test_id("vote-a")).to_have_attribute("aria-pressed", "true")
+        assert sorted(again.get_by_test_id(f"reveal-{s}").inner_text() for s in "ab") == ["local-demo", "vllm-demo"]
+        # Resumed: a further prompt continues the same conversation.
+        resume = again.get_by_role("button", name="Resume Chat")
+        if resume.count():
+            resume.click()
+        finish_turn(again, "Go on.", turn=1)
+        turns = rows(app.db_url, "SELECT position FROM turns WHERE conversation_id = ? ORDER BY position", thread_id)
+        assert [t["position"] for t in turns] == [0, 1]
+    except Exception:
+        again.screenshot(path=str(app.log.with_name("resume.png")))
+        raise
+    finally:
+        context.close()
+
+    # Another rater does not see it.
+    other = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page_other = other.new_page()
+        open_chat(page_other, app.url, OTHER_RATER)
+        page_other.wait_for_timeout(1000)
+        assert page_other.locator(f"a[href$='/thread/{thread_id}']").count() == 0
+    finally:
+        other.close()

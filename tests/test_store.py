@@ -87,7 +87,8 @@ async def test_turns_store_both_responses_with_their_records(db: Database) -> No
 async def test_rating_is_stored_reveals_and_updates_in_place(db: Database) -> None:
     rater, turns = await rater_with_turns(db, "carol", turns=2)
     stored = await submit_rating(db, rater.id, submission(turns[0].id, comment="clear"))
-    assert stored.blind and (stored.model_a, stored.model_b) == ("m-left", "m-right")
+    assert stored.blind and not stored.changed
+    assert (stored.model_a, stored.model_b) == ("m-left", "m-right")
     assert await ratings_of_turn(db, turns[0].id, rater.id) == {  # type: ignore[arg-type]
         "winner": "model_a", "comment": "clear",
         "a": {"accuracy": 4, "fluency": 5}, "b": {"accuracy": 2, "fluency": 3},
@@ -98,7 +99,7 @@ async def test_rating_is_stored_reveals_and_updates_in_place(db: Database) -> No
 
     # Changed: the same rows are updated; after the reveal the vote is no longer blind.
     again = await submit_rating(db, rater.id, submission(turns[0].id, winner="tie", a=(1, 1)))
-    assert not again.blind
+    assert again.changed and not again.blind
     assert (await count(db, Rating), await count(db, Vote)) == (2, 1)
     async with db.sessions() as session:
         vote = (await session.exec(select(Vote))).one()

@@ -67,6 +67,7 @@ class RatingSubmission(BaseModel):
 
 class StoredRating(BaseModel):
     turn_id: int
+    changed: bool  # an earlier rating of this turn was updated
     winner: Winner
     blind: bool
     model_a: str
@@ -96,6 +97,9 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
             raise RatingRefused(
                 f"Rating not saved: turn {submission.turn_id} has not finished on both sides yet."
             )
+        earlier = (
+            await session.exec(select(Vote.id).where(Vote.turn_id == turn.id, Vote.rater_id == rater_id))
+        ).first()
         # Cast blind only if the names were hidden when the turn was shown and still are now
         # (a vote changed after the reveal is no longer blind).
         blind = turn.blind and conversation.revealed_at is None
@@ -143,6 +147,7 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
             session.add(conversation)
     return StoredRating(
         turn_id=turn.id,  # type: ignore[arg-type]
+        changed=earlier is not None,
         winner=submission.winner,
         blind=blind,
         model_a=responses["a"].model,

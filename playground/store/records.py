@@ -93,3 +93,48 @@ async def save_turn(
                 )
             )
     return turn
+
+
+def record_of(response: Response) -> GenerationRecord:
+    """A stored response as the generation record it was saved from (to redraw its pane)."""
+    status = {v: k for k, v in STORED_STATUS.items()}.get(response.status, "error")
+    return GenerationRecord(
+        side=response.side,  # type: ignore[arg-type]
+        model=response.model,
+        text=response.text,
+        reasoning=response.reasoning,
+        status=status,  # type: ignore[arg-type]
+        finish_reason=response.finish_reason,  # type: ignore[arg-type]
+        error=response.error,
+        latency_s=response.latency_s,
+        ttft_s=response.ttft_s,
+        tpot_s=response.tpot_s,
+        itl_s=tuple(response.itl_s or ()),
+        output_tokens=response.output_tokens,
+        prompt_tokens=response.prompt_tokens,
+        tokens_per_s=response.tokens_per_s,
+    )
+
+
+async def load_conversation(
+    db: Database, conversation_id: str
+) -> tuple[Conversation, list[tuple[Turn, dict[str, Response]]]] | None:
+    """A conversation with its turns in order, each with its responses by side."""
+    async with db.sessions() as session:
+        conversation = await session.get(Conversation, conversation_id)
+        if conversation is None:
+            return None
+        turns = (
+            await session.exec(
+                select(Turn).where(Turn.conversation_id == conversation_id).order_by(Turn.position)
+            )
+        ).all()
+        responses = (
+            await session.exec(
+                select(Response).where(Response.turn_id.in_([t.id for t in turns]))  # type: ignore[union-attr]
+            )
+        ).all()
+    by_turn: dict[int, dict[str, Response]] = {}
+    for response in responses:
+        by_turn.setdefault(response.turn_id, {})[response.side] = response
+    return conversation, [(turn, by_turn.get(turn.id, {})) for turn in turns]  # type: ignore[arg-type]

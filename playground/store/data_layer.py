@@ -1,0 +1,92 @@
+"""Chainlit's SQL data layer on the playground's own database and engine.
+
+Chainlit keeps the sidebar history (users, threads, steps) in its tables; the answers, timings
+and ratings live in ours. The side-by-side panes and the rating panel are custom elements whose
+props would otherwise be stored a second time (Chainlit would want a blob store for them): they
+are not stored, and a reopened conversation gets them rebuilt from our tables, so what the rater
+sees is exactly what was recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from chainlit.element import ElementDict
+from chainlit.types import ThreadDict
+from sqlalchemy.orm import sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from playground.panes import duel_props
+from playground.rating_panel import rating_panel_props
+from playground.store.database import Database
+from playground.store.ratings import ratings_of_turn
+from playground.store.records import load_conversation, record_of
+
+_ELEMENT_IDS = uuid.UUID("5d7c1f0e-8a0b-4c55-9a43-6f3c0f7d2b11")
+
+
+def element_id(kind: str, turn_id: int) -> str:
+    """Stable ids, so a reopened conversation shows the same elements each time."""
+    return str(uuid.uuid5(_ELEMENT_IDS, f"{kind}:{turn_id}"))
+
+
+class PlaygroundDataLayer(SQLAlchemyDataLayer):
+    def __init__(self, db: Database) -> None:
+        # Not super().__init__: that would open a second engine (and a second pool of SQLite
+        # writers) on the same database. These are the attributes the parent's methods use.
+        self.db = db
+        self._conninfo = db.url
+        self.user_thread_limit = 1000
+        self.show_logger = False
+        self.storage_provider = None
+        self.engine = db.engine
+        self.async_session = sessionmaker(  # type: ignore[call-overload]
+            bind=db.engine, expire_on_commit=False, class_=AsyncSession
+        )
+
+    async def create_element(self, element: Any) -> None:
+        return None  # rebuilt from the playground's tables in get_thread
+
+    async def delete_element(self, element_id: str, thread_id: str | None = None) -> None:
+        return None
+
+    async def get_thread(self, thread_id: str) -> ThreadDict | None:
+        thread = await super().get_thread(thread_id)
+        if thread is None:
+            return None
+        thread["elements"] = [
+            e for e in (thread.get("elements") or []) if e.get("type") != "custom"
+        ] + await self.turn_elements(thread_id)
+        return thread
+
+    async def turn_elements(self, thread_id: str) -> list[ElementDict]:
+        loaded = await load_conversation(self.db, thread_id)
+        if loaded is None:
+            return []
+        conversation, turns = loaded
+        revealed = conversation.mode == "named" or conversation.revealed_at is not None
+        elements: list[ElementDict] = []
+        for turn, responses in turns:
+            if turn.message_id is None or set(responses) != {"a", "b"}:
+                continue
+            records = {side: record_of(responses[side]) for side in ("a", "b")}
+            saved = await ratings_of_turn(self.db, turn.id, conversation.rater_id)  # type: ignore[arg-type]
+            names = {side: r.model for side, r in records.items()}
+            elements.append(_custom(
+                element_id("panes", turn.id), thread_id, turn.message_id, "SideBySide",  # type: ignore[arg-type]
+                duel_props(records, blind=turn.blind and not revealed),
+            ))
+            elements.append(_custom(
+                element_id("rating", turn.id), thread_id, turn.message_id, "RatingPanel",  # type: ignore[arg-type]
+                rating_panel_props(turn.id, saved=saved, revealed=names if saved or not turn.blind else None),  # type: ignore[arg-type]
+            ))
+        return elements
+
+
+def _custom(id: str, thread_id: str, for_id: str, name: str, props: dict) -> ElementDict:
+    return ElementDict(
+        id=id, threadId=thread_id, type="custom", name=name, display="inline", forId=for_id,
+        props=props, url=None, chainlitKey=None, objectKey=None, mime="application/json",
+    )
