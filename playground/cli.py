@@ -180,5 +180,25 @@ def bench_duel(
             typer.echo(f"{key:>22}: {value}")
 
 
+@bench_app.command("store")
+def bench_store(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    postgres_url: str = typer.Option(
+        None, help="an EMPTY scratch PostgreSQL database to use (default: start a server on loopback)"
+    ),
+    writers: int = typer.Option(50, help="raters submitting at once"),
+    per_writer: int = typer.Option(20, help="ratings each"),
+) -> None:
+    """Concurrent rating writes on SQLite and PostgreSQL: ratings/s and ratings lost (must be 0)."""
+    from playground.bench.store import bench_store as run
+
+    result = asyncio.run(run(postgres_url, writers=writers, per_writer=per_writer))
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for database, figures in result.items():
+            typer.echo(f"{database:>11}: {figures}")
+
+
 if __name__ == "__main__":
     app()
