@@ -1,0 +1,67 @@
+"""Chainlit's data layer on the playground's database (SQLite and PostgreSQL): the sidebar
+history, and a reopened thread's panes and rating rebuilt from the playground's tables."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import chainlit as cl
+from chainlit.types import Pagination, ThreadFilter
+
+from playground.store.data_layer import PlaygroundDataLayer, element_id
+from playground.store.database import Database
+from playground.store.ratings import submit_rating
+from playground.store.records import save_turn
+
+from .store_helpers import rater_with_turns, record, submission
+
+
+async def test_history_lists_the_thread_and_rebuilds_its_elements(db: Database) -> None:
+    layer = PlaygroundDataLayer(db)
+    rater, _ = await rater_with_turns(db, "rita", turns=0)
+    user = await layer.create_user(cl.User(identifier="rita", metadata={"rater_id": rater.id}))
+    assert user is not None and (await layer.get_user("rita")).identifier == "rita"  # type: ignore[union-attr]
+
+    # A thread as Chainlit writes it: the thread, the user's message, the arena's message.
+    thread_id, prompt_step, arena_step = (str(uuid.uuid4()) for _ in range(3))
+    await layer.update_thread(thread_id, name="Name three colours.", user_id=user.id)
+    for n, (step_id, kind, text) in enumerate(((prompt_step, "user_message", "Name three colours."), (arena_step, "assistant_message", ""))):
+        created = datetime(2026, 11, 27, 12, 0, n, tzinfo=timezone.utc).isoformat()
+        # Chainlit queues steps until a session's first message; called directly here.
+        await PlaygroundDataLayer.create_step.__wrapped__(layer, {  # type: ignore[attr-defined]
+            "id": step_id, "threadId": thread_id, "type": kind, "name": "rita" if kind == "user_message" else "Arena",
+            "output": text, "createdAt": created, "streaming": False, "metadata": {},
+        })
+
+    # The playground's side of it: the conversation, its finished turn, the rating.
+    from playground.store.records import ensure_conversation
+
+    await ensure_conversation(db, thread_id, rater.id, blind=True, model_a="m-left", model_b="m-right")  # type: ignore[arg-type]
+    turn = await save_turn(
+        db, thread_id, prompt="Name three colours.", system_prompt="", settings={},
+        records={"a": record("a", "m-left", text="Red, green, blue."), "b": record("b", "m-right", status="stopped", text="Cyan")},
+        sampling={}, message_id=arena_step,
+    )
+
+    listed = await layer.list_threads(Pagination(first=10), ThreadFilter(userId=user.id))
+    assert [t["id"] for t in listed.data] == [thread_id]
+    assert await layer.get_thread_author(thread_id) == "rita"
+
+    thread = await layer.get_thread(thread_id)
+    assert thread is not None
+    assert [s["id"] for s in thread["steps"]] == [prompt_step, arena_step]
+    elements = {e["name"]: e for e in thread["elements"] or []}
+    panes, panel = elements["SideBySide"], elements["RatingPanel"]
+    assert panes["id"] == element_id("panes", turn.id) and panes["forId"] == arena_step  # type: ignore[arg-type]
+    assert "Red, green, blue." in panes["props"]["panes"]["a"]["html"]  # type: ignore[index]
+    assert panes["props"]["panes"]["b"]["status"] == "stopped"  # type: ignore[index]
+    assert panes["props"]["panes"]["a"]["model"] is None  # still blind: no names yet  # type: ignore[index]
+    assert panel["props"] == {"turnId": turn.id, "saved": None, "revealed": None, "message": "", "error": ""}  # type: ignore[comparison-overlap]
+
+    await submit_rating(db, rater.id, submission(turn.id, winner="model_b"))  # type: ignore[arg-type]
+    thread = await layer.get_thread(thread_id)
+    elements = {e["name"]: e for e in thread["elements"] or []}  # type: ignore[index]
+    assert elements["SideBySide"]["props"]["panes"]["a"]["model"] == "m-left"  # type: ignore[index]
+    assert elements["RatingPanel"]["props"]["revealed"] == {"a": "m-left", "b": "m-right"}  # type: ignore[index]
+    assert elements["RatingPanel"]["props"]["saved"]["winner"] == "model_b"  # type: ignore[index]
