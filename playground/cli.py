@@ -162,6 +162,133 @@ def raters_add(
     err.print(f"rater {name!r} added{' (admin)' if admin else ''}")
 
 
+async def check_database(db) -> None:  # type: ignore[no-untyped-def]
+    """A blank database gets the tables (then it is simply empty); one at another revision is
+    refused with what to do, rather than read with the wrong schema."""
+    from playground.store.migrate import check_at_head, current_revision, upgrade
+
+    if await current_revision(db) is None:
+        await upgrade(db)
+    await check_at_head(db)
+
+
+def run_async(work):  # type: ignore[no-untyped-def]
+    """Run a command's database work; its errors become one red line and exit status 2."""
+    from playground.store.database import DatabaseError
+
+    try:
+        return asyncio.run(work)
+    except (DatabaseError, RuntimeError) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
+def _filters(models: str | None, raters: str | None, categories: str | None, since: str | None,
+             until: str | None, all_votes: bool):
+    from datetime import datetime, timezone
+
+    from playground.stats.data import Filters
+
+    def when(text: str | None, option: str) -> datetime | None:
+        if not text:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            err.print(f"[red]{option}: not a date or time: {text!r} (e.g. 2026-11-01 or 2026-11-01T12:00)[/]")
+            raise typer.Exit(2)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+    split = lambda text: tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()  # noqa: E731
+    return Filters(models=split(models), raters=split(raters), categories=split(categories), since=when(since, "--since"),
+                   until=when(until, "--until"), blind_only=not all_votes)
+
+
+MODELS_OPT = typer.Option(None, "--models", help="comma-separated: only battles between these")
+RATERS_OPT = typer.Option(None, "--raters", help="comma-separated rater names")
+CATEGORIES_OPT = typer.Option(None, "--categories", help="comma-separated prompt-set categories")
+SINCE_OPT = typer.Option(None, "--since", help="ISO date or time (UTC unless given)")
+UNTIL_OPT = typer.Option(None, "--until", help="ISO date or time (UTC unless given)")
+ALL_VOTES_OPT = typer.Option(False, "--all-votes", help="include votes cast after the names were shown")
+
+
+@app.command()
+def report(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    html: Path = typer.Option(None, "--html", help="also write a self-contained HTML page with the plots"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing --html file"),
+    rounds: int = typer.Option(100, "--bootstrap-rounds", min=100, help="bootstrap rounds of the intervals"),
+    models: str = MODELS_OPT, raters: str = RATERS_OPT, categories: str = CATEGORIES_OPT,
+    since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT,
+) -> None:
+    """The leaderboard: Bradley-Terry ratings, win rates, scores, position bias, agreement, latency."""
+    from playground.stats.report import collect, print_report, summarize
+    from playground.store.database import Database
+
+    if html is not None and html.exists() and not force:
+        err.print(f"[red]{html} exists: not overwritten (add --force)[/]")
+        raise typer.Exit(2)
+    filters = _filters(models, raters, categories, since, until, all_votes)
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = Database.from_env()
+        try:
+            await check_database(db)
+            return await collect(db, filters)
+        finally:
+            await db.dispose()
+
+    data = run_async(run())
+    result = summarize(data, bootstrap_rounds=rounds, per_rater=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        print_report(result, Console())
+    if html is not None:
+        from playground.stats.html_page import render_html
+        from playground.stats.plots import all_plots
+
+        plots = all_plots(data, result)
+        html.write_text(render_html(result, plots), encoding="utf-8")
+        err.print(f"report with {len(plots)} plots -> {html}")
+
+
+@app.command("export")
+def export_command(
+    fmt: str = typer.Option(..., "--format", help="jsonl | csv | dpo | fastchat"),
+    out: Path = typer.Option(None, "--out", help="file to write (default: standard output)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing --out file"),
+    models: str = MODELS_OPT, raters: str = RATERS_OPT, categories: str = CATEGORIES_OPT,
+    since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT,
+) -> None:
+    """Rated transcripts (jsonl), rated responses (csv), preference pairs (dpo), battles (fastchat)."""
+    from playground.export import FORMATS, export
+    from playground.store.database import Database
+
+    if fmt not in FORMATS:
+        err.print(f"[red]--format: {fmt!r} is not one of {', '.join(FORMATS)}[/]")
+        raise typer.Exit(2)
+    if out is not None and out.exists() and not force:
+        err.print(f"[red]{out} exists: not overwritten (add --force)[/]")
+        raise typer.Exit(2)
+    filters = _filters(models, raters, categories, since, until, all_votes)
+
+    async def run(stream):  # type: ignore[no-untyped-def]
+        db = Database.from_env()
+        try:
+            await check_database(db)
+            return await export(db, fmt, stream, filters)
+        finally:
+            await db.dispose()
+
+    if out is None:
+        counts = run_async(run(sys.stdout))
+    else:
+        with out.open("w", encoding="utf-8", newline="") as stream:
+            counts = run_async(run(stream))
+    err.print(f"{fmt}: wrote {counts.written}, skipped {counts.skipped}" + (f" -> {out}" if out else ""))
+
+
 @bench_app.command("duel")
 def bench_duel(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
@@ -198,6 +325,24 @@ def bench_store(
     else:
         for database, figures in result.items():
             typer.echo(f"{database:>11}: {figures}")
+
+
+@bench_app.command("stats")
+def bench_stats(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    votes: int = typer.Option(1_000_000, help="synthetic votes for the Bradley-Terry fit"),
+    models: int = typer.Option(20, help="models they are spread over"),
+    export_votes: int = typer.Option(1_000_000, help="of those, how many are stored and exported"),
+) -> None:
+    """Bradley-Terry with 100 bootstrap rounds on 1M votes, export speed, peak memory."""
+    from playground.bench.stats import run_stats_bench
+
+    result = asyncio.run(run_stats_bench(votes=votes, models=models, export_votes=min(export_votes, votes)))
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>22}: {value}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ def add_rater_with_cli(db_url: str, name: str, password: str) -> None:
 
 
 class ChainlitApp:
-    def __init__(self, config: Path, log: Path, db_url: str) -> None:
+    def __init__(self, config: Path, log: Path, db_url: str, vllm_log: Path | None = None) -> None:
+        self.vllm_log = vllm_log
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_url = db_url
@@ -103,7 +104,7 @@ def app(vllm_server: VLLMServer, demo_models_dir: Path, tmp_path_factory: pytest
     db_url = f"sqlite:///{tmp / 'playground.db'}"
     add_rater_with_cli(db_url, *RATER)
     add_rater_with_cli(db_url, *OTHER_RATER)
-    running = ChainlitApp(app_config(tmp, vllm_server, demo_models_dir), tmp / "chainlit.log", db_url)
+    running = ChainlitApp(app_config(tmp, vllm_server, demo_models_dir), tmp / "chainlit.log", db_url, vllm_server.log_path)
     yield running
     running.stop()
 
@@ -159,9 +160,7 @@ def wait_until_both_fill(page: Page, app: ChainlitApp) -> None:
     try:
         page.wait_for_function(BOTH_HAVE_TEXT_ONE_STREAMING, timeout=60_000, polling=50)
     except Exception:
-        page.screenshot(path=str(app.log.with_suffix(".png")))
-        print(f"screenshot: {app.log.with_suffix('.png')}")
-        print(app.log.read_text(errors="replace")[-4000:])
+        dump_for_diagnosis(page, app)
         raise
 
 
@@ -262,11 +261,25 @@ def rows(db_url: str, sql: str, *args: object) -> list[sqlite3.Row]:
         return conn.execute(sql, args).fetchall()
 
 
-def finish_turn(page: Page, prompt: str, turn: int = 0) -> None:
+def finish_turn(page: Page, app: ChainlitApp, prompt: str, turn: int = 0) -> None:
     send(page, prompt)
-    for side in "ab":
-        expect(page.get_by_test_id(f"pane-{side}-status").nth(turn)).not_to_have_text("streaming", timeout=90_000)
-    expect(page.get_by_test_id("rating-submit").nth(turn)).to_be_visible(timeout=30_000)
+    try:
+        for side in "ab":
+            status = page.get_by_test_id(f"pane-{side}-status").nth(turn)
+            expect(status).not_to_have_text("streaming", timeout=90_000)
+        expect(page.get_by_test_id("rating-submit").nth(turn)).to_be_visible(timeout=30_000)
+    except AssertionError:
+        dump_for_diagnosis(page, app)
+        raise
+
+
+def dump_for_diagnosis(page: Page, app: ChainlitApp) -> None:
+    """What a failed wait needs to be understood later from CI output alone."""
+    page.screenshot(path=str(app.log.with_suffix(".png")))
+    print(f"screenshot: {app.log.with_suffix('.png')}")
+    print("--- chainlit log ---\n" + app.log.read_text(errors="replace")[-6000:])
+    if app.vllm_log is not None and app.vllm_log.exists():
+        print("--- vllm log ---\n" + app.vllm_log.read_text(errors="replace")[-6000:])
 
 
 def rate(page: Page, turn: int = 0, comment: str = "") -> None:
@@ -279,7 +292,7 @@ def rate(page: Page, turn: int = 0, comment: str = "") -> None:
 
 def test_rating_a_turn_reveals_the_names_and_is_stored(page: Page, app: ChainlitApp) -> None:
     open_chat(page, app.url)
-    finish_turn(page, "Name three colours.")
+    finish_turn(page, app, "Name three colours.")
     assert page.get_by_test_id("reveal-a").count() == 0  # blind until the vote
     rate(page, comment="A was clearer")
     expect(page.get_by_test_id("rating-status")).to_have_text("Saved.", timeout=15_000)
@@ -316,7 +329,7 @@ def test_rating_a_turn_reveals_the_names_and_is_stored(page: Page, app: Chainlit
     assert len(rows(app.db_url, ratings_sql, conversation)) == 2
 
     # The next turn of this conversation is shown and stored named.
-    finish_turn(page, "And three animals?", turn=1)
+    finish_turn(page, app, "And three animals?", turn=1)
     expect(page.get_by_test_id("pane-a-model").nth(1)).to_have_text(f" · {revealed['a']}", timeout=15_000)
     turns = rows(app.db_url, "SELECT position, blind FROM turns WHERE conversation_id = ? ORDER BY position", conversation)
     assert [tuple(t) for t in turns] == [(0, 1), (1, 0)]
@@ -326,7 +339,7 @@ def test_a_conversation_is_listed_and_reopens_with_its_answers_and_ratings(
     page: Page, app: ChainlitApp, browser: Browser
 ) -> None:
     open_chat(page, app.url)
-    finish_turn(page, "Tell me about the sea.")
+    finish_turn(page, app, "Tell me about the sea.")
     answers = {side: page.get_by_test_id(f"pane-{side}").inner_text() for side in "ab"}
     rate(page)
     expect(page.get_by_test_id("rating-status")).to_have_text("Saved.", timeout=15_000)
@@ -354,7 +367,7 @@ def test_a_conversation_is_listed_and_reopens_with_its_answers_and_ratings(
         resume = again.get_by_role("button", name="Resume Chat")
         if resume.count():
             resume.click()
-        finish_turn(again, "Go on.", turn=1)
+        finish_turn(again, app, "Go on.", turn=1)
         turns = rows(app.db_url, "SELECT position FROM turns WHERE conversation_id = ? ORDER BY position", thread_id)
         assert [t["position"] for t in turns] == [0, 1]
     except Exception:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from playground.store.migrate import head_revision
 from playground.store.postgres_server import PostgresServer
 from playground.vllm_server import PROJECT_ROOT
 
@@ -23,7 +24,7 @@ def playground(*args: str, db_url: str, stdin: str = "") -> subprocess.Completed
 def test_db_upgrade_then_raters_add(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     done = playground("db", "upgrade", db_url=url)
-    assert done.returncode == 0 and "database at revision 0001" in done.stderr
+    assert done.returncode == 0 and f"database at revision {head_revision()}" in done.stderr
     added = playground("raters", "add", "ana", "--admin", "--password-stdin", db_url=url, stdin="s3cret!\n")
     assert added.returncode == 0 and "rater 'ana' added (admin)" in added.stderr
     again = playground("raters", "add", "ana", "--password-stdin", db_url=url, stdin="other\n")

@@ -47,6 +47,31 @@ async def test_blank_database_migrates_to_head_matching_the_models(blank_db_url:
         await database.dispose()
 
 
+async def test_upgrade_from_the_first_schema_keeps_the_turns(blank_db_url: str) -> None:
+    database = Database(blank_db_url)
+    try:
+        await upgrade(database, "0001")
+        async with database.transaction() as session:
+            await session.execute(text(
+                "INSERT INTO raters (name, password_hash, is_admin, created_at) VALUES ('old', 'x', false, CURRENT_TIMESTAMP)"
+            ))
+            await session.execute(text(
+                "INSERT INTO conversations (id, rater_id, mode, model_a, model_b, created_at) "
+                "VALUES ('c1', 1, 'blind', 'p', 'q', CURRENT_TIMESTAMP)"
+            ))
+            await session.execute(text(
+                "INSERT INTO turns (conversation_id, position, prompt, system_prompt, settings, blind, created_at) "
+                "VALUES ('c1', 0, 'kept?', '', '{}', true, CURRENT_TIMESTAMP)"
+            ))
+        await upgrade(database)
+        await check_at_head(database)
+        async with database.sessions() as session:
+            turn = (await session.exec(select(Turn))).one()
+        assert (turn.prompt, turn.category) == ("kept?", None)
+    finally:
+        await database.dispose()
+
+
 def test_database_urls_get_async_drivers_and_bad_ones_a_clear_error(monkeypatch) -> None:
     assert database_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
     assert database_url("postgresql://u:p@h:5/d") == "postgresql+asyncpg://u:p@h:5/d"

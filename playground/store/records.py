@@ -49,6 +49,7 @@ async def save_turn(
     records: dict[str, GenerationRecord],
     sampling: dict[str, dict],
     message_id: str | None,
+    category: str | None = None,
 ) -> Turn:
     """Store a finished turn (done, error or stopped on each side) and both responses."""
     async with db.transaction() as session:
@@ -68,6 +69,7 @@ async def save_turn(
             settings=settings,
             blind=conversation.mode == "blind" and conversation.revealed_at is None,
             message_id=message_id,
+            category=category,
         )
         session.add(turn)
         await session.flush()

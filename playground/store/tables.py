@@ -66,6 +66,8 @@ class Turn(SQLModel, table=True):
     system_prompt: str = Field(default="", sa_type=sa.Text)
     settings: dict = Field(default_factory=dict, sa_type=JSONDoc)  # what the rater chose
     blind: bool  # were the model names hidden while this turn was shown?
+    # The prompt set's category (math, code ...) when the turn came from one; the report groups by it.
+    category: str | None = Field(default=None, max_length=100, index=True)
     message_id: str | None = Field(default=None, max_length=64)  # Chainlit step of its panes
     created_at: datetime = _when()
 

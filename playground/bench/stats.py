@@ -1,0 +1,85 @@
+"""``playground bench stats``: the leaderboard and the exports at scale.
+
+* ``bt_bootstrap_seconds``: counting ``votes`` synthetic votes over ``models`` models and fitting
+  Bradley-Terry with 100 bootstrap rounds (goal <= 10 s on a 2-core machine);
+* ``export_rows_per_s``: the slowest of the four export formats, rows written per second, from a
+  SQLite database holding ``export_votes`` stored votes (each with its turn, both answers and both
+  ratings); every format's own figure is under ``export``;
+* ``peak_rss_mb``: this process's peak resident memory (the synthetic votes themselves included);
+  ``export_peak_rss_mb``: the peak of a separate ``playground export --format jsonl`` process on
+  the same database, which shows whether an export's memory grows with the database.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from playground.export import FORMATS, export
+from playground.stats.bradley_terry import bradley_terry, count_battles
+from playground.stats.data import Filters
+from playground.stats.synthetic import simulate_battles, store_battles, true_ratings
+from playground.store.database import Database
+from playground.store.migrate import upgrade
+
+
+class _Discard(io.TextIOBase):
+    """A sink that costs nothing, so that the figure is the export's, not the disk's."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+
+
+async def run_stats_bench(votes: int = 1_000_000, models: int = 20, export_votes: int = 1_000_000, seed: int = 0) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    battles = simulate_battles(true_ratings(models, spread=25.0), votes, rng, tie_rate=0.1)
+
+    started = time.perf_counter()
+    ratings = bradley_terry(count_battles(battles), rounds=100, seed=seed)
+    bt_seconds = time.perf_counter() - started
+
+    result: dict[str, Any] = {
+        "votes": votes, "models": models, "bt_bootstrap_seconds": round(bt_seconds, 3),
+        "top_model": ratings[0].model, "export_votes": export_votes,
+    }
+    with tempfile.TemporaryDirectory(prefix="playground-bench-stats-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'stats.db'}"
+        db = Database(url)
+        try:
+            await upgrade(db)
+            started = time.perf_counter()
+            await store_battles(db, battles[:export_votes])
+            result["store_seconds"] = round(time.perf_counter() - started, 1)
+            del battles  # the exports below should not be charged for them
+            per_format = {}
+            for fmt in FORMATS:
+                started = time.perf_counter()
+                counts = await export(db, fmt, _Discard(), Filters(blind_only=False))
+                seconds = time.perf_counter() - started
+                per_format[fmt] = {"rows": counts.written, "seconds": round(seconds, 2),
+                                   "rows_per_s": round(counts.written / seconds)}
+        finally:
+            await db.dispose()
+        result["export"] = per_format
+        result["export_rows_per_s"] = min(f["rows_per_s"] for f in per_format.values())
+        result["peak_rss_mb"] = round(_peak_rss_mb())
+        subprocess.run(
+            [sys.executable, "-m", "playground.cli", "export", "--format", "jsonl", "--all-votes",
+             "--out", os.devnull, "--force"],
+            env=dict(os.environ, PLAYGROUND_DATABASE_URL=url), check=True, capture_output=True,
+        )
+        result["export_peak_rss_mb"] = round(_peak_rss_mb(resource.RUSAGE_CHILDREN))
+    return result

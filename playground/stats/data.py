@@ -1,0 +1,111 @@
+"""Reading battles, scores and timings out of the store, with the report's filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_
+from sqlmodel import select
+
+from playground.store.database import Database
+from playground.store.tables import Rater, Rating, Response, Turn, Vote
+
+
+@dataclass(frozen=True)
+class Filters:
+    models: tuple[str, ...] = ()  # a battle counts when both its models are listed
+    raters: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # the prompt-set category of the turn
+    since: datetime | None = None
+    until: datetime | None = None
+    blind_only: bool = True  # votes cast blind, ratings of turns shown blind
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "models": list(self.models) or "all", "raters": list(self.raters) or "all",
+            "categories": list(self.categories) or "all", "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None, "blind_only": self.blind_only,
+        }
+
+
+def vote_conditions(filters: Filters) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.blind_only:
+        conditions.append(Vote.blind.is_(True))  # type: ignore[attr-defined]
+    if filters.models:
+        conditions += [Vote.model_a.in_(filters.models), Vote.model_b.in_(filters.models)]  # type: ignore[attr-defined]
+    if filters.raters:
+        conditions.append(Rater.name.in_(filters.raters))  # type: ignore[attr-defined]
+    if filters.categories:
+        conditions.append(Turn.category.in_(filters.categories))  # type: ignore[union-attr]
+    if filters.since:
+        conditions.append(Vote.created_at >= filters.since)
+    if filters.until:
+        conditions.append(Vote.created_at <= filters.until)
+    return conditions
+
+
+async def load_battles(db: Database, filters: Filters) -> list[tuple[str, str, str]]:
+    """(model_a, model_b, winner) in the order the votes were first cast."""
+    query = (
+        select(Vote.model_a, Vote.model_b, Vote.winner)
+        .join(Rater, Rater.id == Vote.rater_id)
+        .join(Turn, Turn.id == Vote.turn_id)
+        .where(and_(True, *vote_conditions(filters)))
+        .order_by(Vote.created_at, Vote.id)
+    )
+    async with db.sessions() as session:
+        return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
+
+
+def response_conditions(filters: Filters) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.blind_only:
+        conditions.append(Turn.blind.is_(True))  # type: ignore[attr-defined]
+    if filters.models:
+        conditions.append(Response.model.in_(filters.models))  # type: ignore[attr-defined]
+    if filters.raters:
+        conditions.append(Rater.name.in_(filters.raters))  # type: ignore[attr-defined]
+    if filters.categories:
+        conditions.append(Turn.category.in_(filters.categories))  # type: ignore[union-attr]
+    if filters.since:
+        conditions.append(Rating.created_at >= filters.since)
+    if filters.until:
+        conditions.append(Rating.created_at <= filters.until)
+    return conditions
+
+
+async def load_scores(db: Database, filters: Filters) -> list[tuple[str, str, int, int, int, str | None]]:
+    """(model, rater, response id, accuracy, fluency, category) for each rating."""
+    query = (
+        select(Response.model, Rater.name, Response.id, Rating.accuracy, Rating.fluency, Turn.category)
+        .join(Rating, Rating.response_id == Response.id)
+        .join(Rater, Rater.id == Rating.rater_id)
+        .join(Turn, Turn.id == Response.turn_id)
+        .where(and_(True, *response_conditions(filters)))
+    )
+    async with db.sessions() as session:
+        return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
+
+
+async def load_timings(db: Database, filters: Filters) -> list[tuple[str, float | None, float | None, float | None]]:
+    """(model, ttft, tpot, tokens/s) of complete answers (rated or not; raters do not apply)."""
+    conditions: list[Any] = [Response.status == "complete"]
+    if filters.categories:
+        conditions.append(Turn.category.in_(filters.categories))  # type: ignore[union-attr]
+    if filters.models:
+        conditions.append(Response.model.in_(filters.models))  # type: ignore[attr-defined]
+    if filters.since:
+        conditions.append(Response.created_at >= filters.since)
+    if filters.until:
+        conditions.append(Response.created_at <= filters.until)
+    query = (
+        select(Response.model, Response.ttft_s, Response.tpot_s, Response.tokens_per_s)
+        .join(Turn, Turn.id == Response.turn_id)
+        .where(and_(True, *conditions))
+    )
+    async with db.sessions() as session:
+        return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
+

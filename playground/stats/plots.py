@@ -1,0 +1,157 @@
+"""The report's plots (matplotlib, drawn off-screen) as PNG bytes, named by what they show.
+
+A plot with nothing to show is left out rather than drawn empty.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display here or on a server; must precede pyplot
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from playground.stats.report import AXES, ReportData  # noqa: E402
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _matrix(models: list[str], values: np.ndarray, title: str, fmt: str, cmap: str) -> bytes:
+    size = max(4.0, 0.7 * len(models) + 2)
+    figure, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap)
+    ax.set_xticks(range(len(models)), models, rotation=45, ha="right")
+    ax.set_yticks(range(len(models)), models)
+    ax.set_xlabel("model B")
+    ax.set_ylabel("model A")
+    for i in range(len(models)):
+        for j in range(len(models)):
+            if not np.isnan(values[i, j]):
+                ax.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=8)
+    ax.set_title(title)
+    figure.colorbar(image, ax=ax, fraction=0.046)
+    return _png(figure)
+
+
+def win_rate_matrix(report: dict[str, Any]) -> bytes | None:
+    pairwise = report["win_rates"]["pairwise"]
+    models = sorted(pairwise)
+    if len(models) < 2:
+        return None
+    values = np.full((len(models), len(models)), np.nan)
+    for i, m in enumerate(models):
+        for j, o in enumerate(models):
+            if m != o and pairwise[m][o]["rate"] is not None:
+                values[i, j] = pairwise[m][o]["rate"]
+    return _matrix(models, values, "Win rate of A over B (ties left out)", ".2f", "RdBu")
+
+
+def battle_count_matrix(report: dict[str, Any]) -> bytes | None:
+    counts = report["win_rates"]["battle_counts"]
+    models = sorted(counts)
+    if len(models) < 2:
+        return None
+    values = np.full((len(models), len(models)), np.nan)
+    for i, m in enumerate(models):
+        for j, o in enumerate(models):
+            if m != o:
+                values[i, j] = counts[m][o]
+    return _matrix(models, values, "Battles between each pair (ties included)", ".0f", "Greens")
+
+
+def ratings_with_error_bars(report: dict[str, Any]) -> bytes | None:
+    ratings = report["bradley_terry"]
+    if not ratings:
+        return None
+    figure, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(ratings) + 3), 4))
+    x = np.arange(len(ratings))
+    centre = np.array([r["rating"] for r in ratings])
+    errors = np.array([[r["rating"] - r["lower"] for r in ratings], [r["upper"] - r["rating"] for r in ratings]])
+    ax.errorbar(x, centre, yerr=errors, fmt="o", capsize=4)
+    ax.set_xticks(x, [r["model"] for r in ratings], rotation=45, ha="right")
+    ax.set_ylabel("Bradley-Terry rating (Elo scale)")
+    ax.set_title("Ratings with 95% bootstrap intervals")
+    ax.grid(axis="y", alpha=0.3)
+    return _png(figure)
+
+
+def _score_bars(ax: Any, table: dict[str, dict[str, Any]]) -> None:
+    models = list(table)
+    x = np.arange(len(models))
+    width = 0.38
+    for k, axis in enumerate(AXES):
+        cells = [table[m][axis] for m in models]
+        means = np.array([c["mean"] for c in cells], dtype=float)
+        errors = np.array([[c["mean"] - c["lower"] for c in cells], [c["upper"] - c["mean"] for c in cells]], dtype=float)
+        ax.bar(x + (k - 0.5) * width, means, width, yerr=errors, capsize=3, label=axis)
+    ax.set_xticks(x, models, rotation=30, ha="right")
+    ax.set_ylim(0, 5.5)
+    ax.set_ylabel("mean score (1-5)")
+    ax.legend(loc="lower right")
+
+
+def scores_by_model(report: dict[str, Any]) -> bytes | None:
+    if not report["scores"]:
+        return None
+    figure, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(report["scores"]) + 2), 4))
+    _score_bars(ax, report["scores"])
+    ax.set_title("Accuracy and fluency by model (95% bootstrap intervals)")
+    return _png(figure)
+
+
+def scores_by_category(report: dict[str, Any]) -> bytes | None:
+    categories = report["scores_by_category"]
+    if len(categories) < 2:
+        return None
+    figure, axes = plt.subplots(1, len(categories), figsize=(3.5 * len(categories) + 1, 4), squeeze=False)
+    for ax, (category, table) in zip(axes[0], categories.items()):
+        _score_bars(ax, table)
+        ax.set_title(category)
+    figure.suptitle("Accuracy and fluency by category")
+    return _png(figure)
+
+
+def latency_box_plots(data: ReportData) -> bytes | None:
+    metrics = (("TTFT (s)", 1), ("TPOT (s)", 2), ("tokens/s", 3))
+    values: dict[str, list[list[float]]] = defaultdict(lambda: [[], [], []])
+    for row in data.timings:
+        for k, (_, column) in enumerate(metrics):
+            if row[column] is not None:
+                values[row[0]][k].append(float(row[column]))  # type: ignore[arg-type]
+    if not values:
+        return None
+    models = sorted(values)
+    figure, axes = plt.subplots(1, 3, figsize=(max(9.0, 1.5 * len(models) * 3), 4))
+    for k, (ax, (label, _)) in enumerate(zip(axes, metrics)):
+        present = [m for m in models if values[m][k]]
+        if present:
+            ax.boxplot([values[m][k] for m in present], tick_labels=present)
+        ax.set_title(label)
+        ax.tick_params(axis="x", rotation=30)
+    figure.suptitle("Latency per model (complete answers)")
+    return _png(figure)
+
+
+def all_plots(data: ReportData, report: dict[str, Any]) -> dict[str, bytes]:
+    """Title -> PNG, in reading order, leaving out what has no data."""
+    drawn = {
+        "Ratings": ratings_with_error_bars(report),
+        "Win-rate matrix": win_rate_matrix(report),
+        "Battle counts": battle_count_matrix(report),
+        "Scores by model": scores_by_model(report),
+        "Scores by category": scores_by_category(report),
+        "Latency": latency_box_plots(data),
+    }
+    return {title: png for title, png in drawn.items() if png is not None}
