@@ -42,11 +42,13 @@ class RedrawThrottle:
         while True:
             await self._dirty.wait()
             wait = self._last + self.min_interval - self._clock()
-            if wait > 0:
+            if wait > 0 and not self._closing:
                 await asyncio.sleep(wait)
             self._dirty.clear()
             await self._draw()
-            if self._closing:
+            # A draw reads the state when it starts: a change (or close()) that came while it
+            # was being sent is still undrawn, so only an idle throttle may stop.
+            if self._closing and not self._dirty.is_set():
                 return
 
     async def _draw(self) -> None:

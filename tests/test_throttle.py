@@ -54,3 +54,25 @@ async def test_close_without_changes_draws_once() -> None:
 
     await RedrawThrottle(redraw).close()
     assert calls == [1]
+
+
+async def test_close_during_a_draw_still_draws_the_final_state() -> None:
+    # As in the app: the redraw reads the state, then awaits the send to the browser. A change
+    # and close() that land during that await must still reach the screen.
+    state = {"status": "streaming"}
+    drawn: list[str] = []
+    sending = asyncio.Event()
+
+    async def redraw() -> None:
+        snapshot = state["status"]
+        sending.set()
+        await asyncio.sleep(0.05)  # the send in flight
+        drawn.append(snapshot)
+
+    throttle = RedrawThrottle(redraw, min_interval=0.01)
+    throttle.changed()
+    await sending.wait()
+    state["status"] = "done"
+    throttle.changed()
+    await throttle.close()
+    assert drawn[-1] == "done", drawn
