@@ -19,6 +19,7 @@ from playground.arena import Duel, TurnSettings
 from playground.backends.local_transformers import TransformersBackend
 from playground.backends.registry import BackendPool
 from playground.config import ConfigError, check_local_paths, load_config
+from playground.leaderboard import leaderboard
 from playground.panes import duel_props
 from playground.rating_panel import rating_panel_props
 from playground.store.data_layer import PlaygroundDataLayer, element_id
@@ -53,6 +54,11 @@ DB = Database.from_env()
 # One pool per process: a local model's weights are loaded once and shared by every session.
 POOL = BackendPool(CONFIG)
 STOP_REDRAW_DELAY_S = 0.5
+LEADERBOARD = "Leaderboard"
+COMMANDS = [
+    {"id": LEADERBOARD, "icon": "trophy", "description": "Show the leaderboard of all blind votes",
+     "button": True, "persistent": False},
+]
 
 
 @cl.on_app_startup
@@ -129,6 +135,7 @@ async def resume_chat(thread: ThreadDict) -> None:
 
 
 async def send_settings_panel() -> None:
+    await cl.context.emitter.set_commands(COMMANDS)
     cl.user_session.set("settings", TurnSettings(system_prompt=CONFIG.arena.system_prompt))
     defaults = CONFIG.model(CONFIG.arena.model_a).defaults
     await cl.ChatSettings(
@@ -174,6 +181,9 @@ async def update_settings(values: dict) -> None:
 @cl.on_message
 async def duel_turn(message: cl.Message) -> None:
     prompt = message.content.strip()
+    if message.command == LEADERBOARD or prompt.lower() == "/leaderboard":
+        await show_leaderboard()
+        return
     if not prompt:
         await cl.Message(content="Type a prompt first: nothing was sent to the models.").send()
         return
@@ -252,6 +262,14 @@ async def duel_turn(message: cl.Message) -> None:
             )
         else:
             await rating.send(for_id=message.id)
+
+
+async def show_leaderboard() -> None:
+    user = cl.user_session.get("user")
+    admin = bool(user and user.metadata.get("admin"))
+    text, plots = await leaderboard(DB, admin=admin)
+    images = [cl.Image(name=title, content=png, mime="image/png", display="inline") for title, png in plots.items()]
+    await cl.Message(content=text, author="Leaderboard", elements=images).send()
 
 
 def _sampling_dict(turn, side: str) -> dict:

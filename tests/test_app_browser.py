@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -36,12 +37,13 @@ MAX_PROMPT_CHARS = 2000
 
 RATER = ("rita", "rita-password")
 OTHER_RATER = ("otto", "otto-password")
+ADMIN = ("ada", "ada-password")
 
 
-def add_rater_with_cli(db_url: str, name: str, password: str) -> None:
+def add_rater_with_cli(db_url: str, name: str, password: str, admin: bool = False) -> None:
     """Through the real command (it also creates the tables on a new database)."""
     subprocess.run(
-        [sys.executable, "-m", "playground.cli", "raters", "add", name, "--password-stdin"],
+        [sys.executable, "-m", "playground.cli", "raters", "add", name, "--password-stdin"] + (["--admin"] if admin else []),
         input=password + "\n", text=True, check=True, cwd=PROJECT_ROOT,
         env=dict(os.environ, PLAYGROUND_DATABASE_URL=db_url),
     )
@@ -104,6 +106,7 @@ def app(vllm_server: VLLMServer, demo_models_dir: Path, tmp_path_factory: pytest
     db_url = f"sqlite:///{tmp / 'playground.db'}"
     add_rater_with_cli(db_url, *RATER)
     add_rater_with_cli(db_url, *OTHER_RATER)
+    add_rater_with_cli(db_url, *ADMIN, admin=True)
     running = ChainlitApp(app_config(tmp, vllm_server, demo_models_dir), tmp / "chainlit.log", db_url, vllm_server.log_path)
     yield running
     running.stop()
@@ -385,3 +388,71 @@ def test_a_conversation_is_listed_and_reopens_with_its_answers_and_ratings(
         assert page_other.locator(f"a[href$='/thread/{thread_id}']").count() == 0
     finally:
         other.close()
+
+
+def store_synthetic_votes(db_url: str) -> None:
+    """300 blind votes among three models, and raters 0 and 1 both scoring 40 of the answers
+    (shared items, so that agreement can be measured)."""
+    import asyncio
+
+    import numpy as np
+
+    from playground.stats.synthetic import simulate_battles, store_battles, true_ratings
+    from playground.store.database import Database
+
+    async def fill() -> None:
+        db = Database(db_url)
+        try:
+            battles = simulate_battles(true_ratings(3, 150), 300, np.random.default_rng(1))
+            await store_battles(db, battles, raters=2)
+        finally:
+            await db.dispose()
+
+    # Playwright's sync API runs an event loop in this thread: fill from another one.
+    with ThreadPoolExecutor(1) as worker:
+        worker.submit(asyncio.run, fill()).result()
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        conn.execute(
+            "INSERT INTO ratings (response_id, rater_id, accuracy, fluency, comment, created_at, updated_at) "
+            "SELECT response_id, (SELECT id FROM raters WHERE name = 'rater-1'), accuracy, fluency, '', "
+            "created_at, updated_at FROM ratings WHERE rater_id = (SELECT id FROM raters WHERE name = 'rater-0') "
+            "LIMIT 40"
+        )
+
+
+def open_leaderboard(page: Page) -> None:
+    page.locator("#command-Leaderboard").click()
+    page.locator("#chat-input").fill("show")
+    page.locator("#chat-submit").click()
+    expect(page.get_by_text("Leaderboard (Bradley-Terry, Elo scale, 95% bootstrap interval)")).to_be_visible(timeout=60_000)
+
+
+def test_leaderboard_command_shows_tables_and_plots_and_admins_see_agreement(
+    browser: Browser, app: ChainlitApp
+) -> None:
+    store_synthetic_votes(app.db_url)
+    for rater, admin in ((RATER, False), (ADMIN, True)):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        try:
+            page = context.new_page()
+            open_chat(page, app.url, rater)
+            open_leaderboard(page)
+            table = page.locator("table").first
+            expect(table).to_contain_text("model-00")
+            # The strongest simulated model leads (rank 1 on the first row).
+            assert page.locator("table").first.locator("tbody tr").first.inner_text().split()[:2] == ["1", "model-00"]
+            expect(page.locator("img[alt='Win-rate matrix']")).to_be_visible(timeout=30_000)
+            assert page.locator("img[alt='Ratings']").count() == 1
+            agreement = page.get_by_text("Agreement by rater pair")
+            if admin:
+                expect(agreement).to_be_visible()
+                expect(page.locator("table").filter(has_text="rater-0")).to_contain_text("1.000")
+            else:
+                assert agreement.count() == 0 and "rater-0" not in page.content()
+            # No duel ran: the command is not a prompt.
+            assert page.get_by_test_id("pane-a").count() == 0
+            if admin:
+                page.screenshot(path=str(SCREENSHOT.with_name("leaderboard.png")), full_page=True)
+        finally:
+            context.close()
+

@@ -9,28 +9,31 @@ import io
 from collections import defaultdict
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display here or on a server; must precede pyplot
+from playground.stats.report import AXES, ReportData
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+# Figures are built with matplotlib's object API, never pyplot: no global state, so the app can
+# draw in worker threads for several raters at once, and no display is needed.
 
-from playground.stats.report import AXES, ReportData  # noqa: E402
+
+def _figure(width: float, height: float, rows: int = 1, columns: int = 1) -> tuple[Figure, Any]:
+    figure = Figure(figsize=(width, height))
+    return figure, figure.subplots(rows, columns, squeeze=False)
 
 
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
     return buffer.getvalue()
 
 
 def _matrix(models: list[str], values: np.ndarray, title: str, fmt: str, cmap: str) -> bytes:
     size = max(4.0, 0.7 * len(models) + 2)
-    figure, ax = plt.subplots(figsize=(size + 1, size))
+    figure, axes = _figure(size + 1, size)
+    ax = axes[0][0]
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap)
     ax.set_xticks(range(len(models)), models, rotation=45, ha="right")
     ax.set_yticks(range(len(models)), models)
@@ -75,7 +78,8 @@ def ratings_with_error_bars(report: dict[str, Any]) -> bytes | None:
     ratings = report["bradley_terry"]
     if not ratings:
         return None
-    figure, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(ratings) + 3), 4))
+    figure, axes = _figure(max(5.0, 0.6 * len(ratings) + 3), 4)
+    ax = axes[0][0]
     x = np.arange(len(ratings))
     centre = np.array([r["rating"] for r in ratings])
     errors = np.array([[r["rating"] - r["lower"] for r in ratings], [r["upper"] - r["rating"] for r in ratings]])
@@ -105,7 +109,8 @@ def _score_bars(ax: Any, table: dict[str, dict[str, Any]]) -> None:
 def scores_by_model(report: dict[str, Any]) -> bytes | None:
     if not report["scores"]:
         return None
-    figure, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(report["scores"]) + 2), 4))
+    figure, axes = _figure(max(5.0, 1.2 * len(report["scores"]) + 2), 4)
+    ax = axes[0][0]
     _score_bars(ax, report["scores"])
     ax.set_title("Accuracy and fluency by model (95% bootstrap intervals)")
     return _png(figure)
@@ -115,7 +120,7 @@ def scores_by_category(report: dict[str, Any]) -> bytes | None:
     categories = report["scores_by_category"]
     if len(categories) < 2:
         return None
-    figure, axes = plt.subplots(1, len(categories), figsize=(3.5 * len(categories) + 1, 4), squeeze=False)
+    figure, axes = _figure(3.5 * len(categories) + 1, 4, 1, len(categories))
     for ax, (category, table) in zip(axes[0], categories.items()):
         _score_bars(ax, table)
         ax.set_title(category)
@@ -133,8 +138,8 @@ def latency_box_plots(data: ReportData) -> bytes | None:
     if not values:
         return None
     models = sorted(values)
-    figure, axes = plt.subplots(1, 3, figsize=(max(9.0, 1.5 * len(models) * 3), 4))
-    for k, (ax, (label, _)) in enumerate(zip(axes, metrics)):
+    figure, axes = _figure(min(15.0, max(9.0, 0.8 * len(models) * 3)), 4, 1, 3)
+    for k, (ax, (label, _)) in enumerate(zip(axes[0], metrics)):
         present = [m for m in models if values[m][k]]
         if present:
             ax.boxplot([values[m][k] for m in present], tick_labels=present)

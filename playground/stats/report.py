@@ -150,8 +150,12 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"Position bias: the left side won {bias['left_wins']} of {bias['decisive']} decisive votes "
                      f"({bias['left_rate']:.0%}), binomial p = {bias['p_value']:.3g}.")
     a = report["agreement"]
-    lines.append(f"Agreement: {a['items']} score items rated by 2+ raters; ordinal Krippendorff's alpha "
-                 f"{_fmt(a['alpha'], 3)}" + (f", weighted kappa {_fmt(a['kappa'], 3)}" if a["kappa"] is not None else "") + ".")
+    if a["alpha"] is None:
+        lines.append(f"Agreement between raters: not measurable yet ({a['items']} score items rated by 2+ raters, "
+                     "with more than one score value).")
+    else:
+        lines.append(f"Agreement: {a['items']} score items rated by 2+ raters; ordinal Krippendorff's alpha "
+                     f"{a['alpha']:.3f}" + (f", weighted kappa {a['kappa']:.3f}" if a["kappa"] is not None else "") + ".")
     return lines
 
 

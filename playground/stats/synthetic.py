@@ -61,7 +61,10 @@ async def store_battles(
         first_response = int((await session.execute(select(func.coalesce(func.max(Response.id), 0)))).scalar_one()) + 1
     for begin in range(0, len(battles), chunk):
         rows: dict[str, list[dict[str, Any]]] = {t: [] for t in ("conv", "turn", "resp", "vote", "rating")}
-        scores = rng.integers(1, 6, (min(chunk, len(battles) - begin), 4))
+        size = min(chunk, len(battles) - begin)
+        scores = rng.integers(1, 6, (size, 4))
+        ttft = rng.lognormal(np.log(0.2), 0.5, (size, 2))  # timings spread like real ones
+        tpot = rng.lognormal(np.log(0.01), 0.3, (size, 2))
         for k, (a, b, winner) in enumerate(battles[begin:begin + chunk]):
             i = begin + k
             when = start + timedelta(seconds=i)
@@ -78,9 +81,10 @@ async def store_battles(
                 rows["resp"].append({
                     "id": response_id, "turn_id": turn_id, "side": side, "model": model,
                     "text": f"Answer of {model} to question {i}.", "reasoning": "", "status": "complete",
-                    "finish_reason": "stop", "error": None, "sampling": {}, "latency_s": 1.0,
-                    "ttft_s": 0.1, "tpot_s": 0.01, "itl_s": [], "output_tokens": 90,
-                    "prompt_tokens": 10, "tokens_per_s": 90.0, "created_at": when,
+                    "finish_reason": "stop", "error": None, "sampling": {},
+                    "latency_s": float(ttft[k, s] + 89 * tpot[k, s]), "ttft_s": float(ttft[k, s]),
+                    "tpot_s": float(tpot[k, s]), "itl_s": [], "output_tokens": 90, "prompt_tokens": 10,
+                    "tokens_per_s": float(90 / (ttft[k, s] + 89 * tpot[k, s])), "created_at": when,
                 })
                 rows["rating"].append({"response_id": response_id, "rater_id": rater,
                                        "accuracy": int(scores[k, 2 * s]), "fluency": int(scores[k, 2 * s + 1]),

@@ -1,0 +1,43 @@
+"""The in-app leaderboard: the report's tables as markdown and its plots, for one viewer.
+
+Raters see aggregates only; an admin also sees how far each pair of raters agree. The numbers
+come from the same summarize() and report_tables() as ``playground report``, so the app and the
+command cannot disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from playground.stats.data import Filters
+from playground.stats.plots import all_plots
+from playground.stats.report import collect, report_lines, report_tables, summarize
+from playground.store.database import Database
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_of(report: dict[str, Any]) -> str:
+    parts = ["## Leaderboard", "_Blind votes only; intervals are 95%._", ""]
+    parts += [f"- {line}" for line in report_lines(report)]
+    for title, header, rows in report_tables(report):
+        parts += ["", f"### {title}", "", "| " + " | ".join(_cell(h) for h in header) + " |",
+                  "|" + "---|" * len(header)]
+        parts += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(parts)
+
+
+def _summarize_and_draw(data: Any, admin: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
+    report = summarize(data, per_rater=admin)
+    return report, all_plots(data, report)
+
+
+async def leaderboard(db: Database, admin: bool, filters: Filters = Filters()) -> tuple[str, dict[str, bytes]]:
+    """(markdown, plots by title). The bootstrap and the drawing take CPU seconds: they run in a
+    worker thread so that other raters' streams go on."""
+    data = await collect(db, filters)
+    report, plots = await asyncio.to_thread(_summarize_and_draw, data, admin)
+    return markdown_of(report), plots
