@@ -19,11 +19,11 @@ Rows are streamed from the database (``yield_per``), so memory does not grow wit
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+import orjson
 from sqlalchemy import and_
 from sqlalchemy.orm import aliased
 from sqlmodel import select
@@ -39,6 +39,11 @@ CSV_COLUMNS = [
     "winner", "blind", "ttft_s", "tpot_s", "tokens_per_s", "output_tokens", "rated_at",
 ]
 BATCH = 2000
+
+
+def _line(document: dict[str, Any]) -> str:
+    # orjson: several times faster than json.dumps, and UTF-8 as is (no \u escapes).
+    return orjson.dumps(document).decode() + "\n"
 
 
 @dataclass
@@ -60,7 +65,7 @@ RATED_RESPONSE_COLUMNS = (
 
 
 async def _rated_responses(db: Database, filters: Filters) -> AsyncIterator[Any]:
-    """One row per rating, grouped by conversation, side and rater, turns in order."""
+    """Batches of rows, one row per rating, grouped by conversation, side and rater, turns in order."""
     query = (
         select(*RATED_RESPONSE_COLUMNS)
         .join(Response, Response.id == Rating.response_id)
@@ -76,8 +81,7 @@ async def _rated_responses(db: Database, filters: Filters) -> AsyncIterator[Any]
         result = await session.stream(query)
         # Whole partitions: iterating row by row would cross into the driver's greenlet per row.
         async for partition in result.partitions(BATCH):
-            for row in partition:
-                yield row
+            yield partition
 
 
 def _side_columns(alias: Any, side: str) -> list[Any]:
@@ -86,7 +90,7 @@ def _side_columns(alias: Any, side: str) -> list[Any]:
 
 
 async def _votes(db: Database, filters: Filters) -> AsyncIterator[Any]:
-    """Votes with their turn and both answers, in the order they were cast."""
+    """Batches of votes with their turn and both answers, in the order they were cast."""
     side_a, side_b = aliased(Response), aliased(Response)
     query = (
         select(
@@ -106,8 +110,7 @@ async def _votes(db: Database, filters: Filters) -> AsyncIterator[Any]:
         result = await session.stream(query)
         # Whole partitions: iterating row by row would cross into the driver's greenlet per row.
         async for partition in result.partitions(BATCH):
-            for row in partition:
-                yield row
+            yield partition
 
 
 async def export(db: Database, fmt: str, out: IO[str], filters: Filters) -> ExportCounts:
@@ -120,14 +123,17 @@ async def _csv(db: Database, out: IO[str], filters: Filters) -> ExportCounts:
     counts = ExportCounts()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    async for row in _rated_responses(db, filters):
-        line = row._mapping
-        writer.writerow([
-            row.position + 1 if column == "turn" else row.rated_at.isoformat() if column == "rated_at"
-            else line[column]
-            for column in CSV_COLUMNS
-        ])
-        counts.written += 1
+    names = [c.key for c in RATED_RESPONSE_COLUMNS]
+    picks = [names.index(column) if column in names else None for column in CSV_COLUMNS]
+    turn, rated_at = CSV_COLUMNS.index("turn"), CSV_COLUMNS.index("rated_at")
+    position, when = names.index("position"), names.index("rated_at")
+    async for rows in _rated_responses(db, filters):
+        for row in rows:
+            line = [None if i is None else row[i] for i in picks]
+            line[turn] = row[position] + 1
+            line[rated_at] = row[when].isoformat()
+            writer.writerow(line)
+        counts.written += len(rows)
     return counts
 
 
@@ -135,78 +141,78 @@ async def _jsonl(db: Database, out: IO[str], filters: Filters) -> ExportCounts:
     counts = ExportCounts()
     current: dict[str, Any] | None = None
     key: tuple[str, str, str] | None = None
-
-    def flush() -> None:
-        if current is not None:
-            out.write(json.dumps(current, ensure_ascii=False) + "\n")
-            counts.written += 1
-
-    async for row in _rated_responses(db, filters):
-        if key != (row.conversation_id, row.side, row.rater):
-            flush()
-            key = (row.conversation_id, row.side, row.rater)
-            current = {
-                "messages": [], "conversation_id": row.conversation_id, "side": row.side,
-                "model": row.model, "mode": row.mode, "rater": row.rater, "turns": [],
-            }
-        assert current is not None
-        if row.system_prompt and not current["messages"]:
-            current["messages"].append({"role": "system", "content": row.system_prompt})
-        current["messages"] += [
-            {"role": "user", "content": row.prompt},
-            {"role": "assistant", "content": row.response},
-        ]
-        current["turns"].append({
-            "turn": row.position + 1, "turn_id": row.turn_id, "category": row.category,
-            "status": row.status, "accuracy": row.accuracy, "fluency": row.fluency,
-            "comment": row.comment, "winner": row.winner, "blind": row.blind,
-            "ttft_s": row.ttft_s, "tokens_per_s": row.tokens_per_s,
-        })
-    flush()
+    async for rows in _rated_responses(db, filters):
+        for row in rows:
+            # Positional unpacking: the fastest way through a million rows (same order as
+            # RATED_RESPONSE_COLUMNS).
+            (_, accuracy, fluency, comment, _, side, model, response, _, status, _, ttft_s, _,
+             tokens_per_s, _, turn_id, position, prompt, system_prompt, blind, category,
+             conversation_id, mode, rater, winner) = row
+            if key != (conversation_id, side, rater):
+                if current is not None:
+                    out.write(_line(current))
+                    counts.written += 1
+                key = (conversation_id, side, rater)
+                current = {"messages": [], "conversation_id": conversation_id, "side": side, "model": model,
+                           "mode": mode, "rater": rater, "turns": []}
+                if system_prompt:
+                    current["messages"].append({"role": "system", "content": system_prompt})
+            assert current is not None
+            current["messages"] += [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+            current["turns"].append({
+                "turn": position + 1, "turn_id": turn_id, "category": category, "status": status,
+                "accuracy": accuracy, "fluency": fluency, "comment": comment, "winner": winner,
+                "blind": blind, "ttft_s": ttft_s, "tokens_per_s": tokens_per_s,
+            })
+    if current is not None:
+        out.write(_line(current))
+        counts.written += 1
     return counts
 
 
 async def _dpo(db: Database, out: IO[str], filters: Filters) -> ExportCounts:
     counts = ExportCounts()
-    async for row in _votes(db, filters):
-        if row.winner not in ("model_a", "model_b") or row.a_text is None or row.b_text is None:
-            counts.skipped += 1  # ties are not pairs; a turn missing a side cannot be one
-            continue
-        chosen, rejected = ("a", "b") if row.winner == "model_a" else ("b", "a")
-        texts = {"a": row.a_text, "b": row.b_text}
-        statuses = {"a": row.a_status, "b": row.b_status}
-        if statuses[chosen] == "error" or not texts[chosen].strip() or not texts[rejected].strip():
-            counts.skipped += 1  # an empty or failed answer teaches nothing
-            continue
-        prompt = ([{"role": "system", "content": row.system_prompt}] if row.system_prompt else []) + [
-            {"role": "user", "content": row.prompt}
-        ]
-        models = {"a": row.a_model, "b": row.b_model}
-        out.write(json.dumps({
-            "prompt": prompt,
-            "chosen": [{"role": "assistant", "content": texts[chosen]}],
-            "rejected": [{"role": "assistant", "content": texts[rejected]}],
-            "chosen_model": models[chosen], "rejected_model": models[rejected], "turn_id": row.turn_id,
-        }, ensure_ascii=False) + "\n")
-        counts.written += 1
+    async for rows in _votes(db, filters):
+        for row in rows:
+            (_, winner, _, _, _, _, turn_id, _, prompt, system_prompt, _,
+             a_model, a_text, a_status, b_model, b_text, b_status) = row
+            if winner not in ("model_a", "model_b") or a_text is None or b_text is None:
+                counts.skipped += 1  # ties are not pairs; a turn missing a side cannot be one
+                continue
+            chosen, rejected = (a_text, b_text) if winner == "model_a" else (b_text, a_text)
+            chosen_status = a_status if winner == "model_a" else b_status
+            if chosen_status == "error" or not chosen.strip() or not rejected.strip():
+                counts.skipped += 1  # an empty or failed answer teaches nothing
+                continue
+            messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+            messages.append({"role": "user", "content": prompt})
+            out.write(_line({
+                "prompt": messages,
+                "chosen": [{"role": "assistant", "content": chosen}],
+                "rejected": [{"role": "assistant", "content": rejected}],
+                "chosen_model": a_model if winner == "model_a" else b_model,
+                "rejected_model": b_model if winner == "model_a" else a_model,
+                "turn_id": turn_id,
+            }))
+            counts.written += 1
     return counts
 
 
 async def _fastchat(db: Database, out: IO[str], filters: Filters) -> ExportCounts:
     counts = ExportCounts()
-    async for row in _votes(db, filters):
-        if row.a_text is None or row.b_text is None:
-            counts.skipped += 1
-            continue
-        conversation = {
-            side: [{"role": "user", "content": row.prompt}, {"role": "assistant", "content": text}]
-            for side, text in (("a", row.a_text), ("b", row.b_text))
-        }
-        out.write(json.dumps({
-            "question_id": str(row.turn_id), "model_a": row.model_a, "model_b": row.model_b,
-            "winner": row.winner, "judge": row.rater, "conversation_a": conversation["a"],
-            "conversation_b": conversation["b"], "turn": row.position + 1, "anony": row.blind,
-            "language": "unknown", "tstamp": row.created_at.timestamp(),
-        }, ensure_ascii=False) + "\n")
-        counts.written += 1
+    async for rows in _votes(db, filters):
+        for row in rows:
+            (_, winner, model_a, model_b, blind, created_at, turn_id, position, prompt, _, rater,
+             _, a_text, _, _, b_text, _) = row
+            if a_text is None or b_text is None:
+                counts.skipped += 1
+                continue
+            question = {"role": "user", "content": prompt}
+            out.write(_line({
+                "question_id": str(turn_id), "model_a": model_a, "model_b": model_b, "winner": winner,
+                "judge": rater, "conversation_a": [question, {"role": "assistant", "content": a_text}],
+                "conversation_b": [question, {"role": "assistant", "content": b_text}],
+                "turn": position + 1, "anony": blind, "language": "unknown", "tstamp": created_at.timestamp(),
+            }))
+            counts.written += 1
     return counts

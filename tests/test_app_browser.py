@@ -439,8 +439,10 @@ def test_leaderboard_command_shows_tables_and_plots_and_admins_see_agreement(
             open_leaderboard(page)
             table = page.locator("table").first
             expect(table).to_contain_text("model-00")
-            # The strongest simulated model leads (rank 1 on the first row).
-            assert page.locator("table").first.locator("tbody tr").first.inner_text().split()[:2] == ["1", "model-00"]
+            # The strongest simulated model has rank 1 (the module's other tests may have added
+            # a few votes of the demo models, whose wide intervals can share that rank).
+            row = page.locator("table").first.locator("tbody tr").filter(has_text="model-00")
+            assert row.inner_text().split()[:2] == ["1", "model-00"]
             expect(page.locator("img[alt='Win-rate matrix']")).to_be_visible(timeout=30_000)
             assert page.locator("img[alt='Ratings']").count() == 1
             agreement = page.get_by_text("Agreement by rater pair")

@@ -86,3 +86,15 @@ def test_report_and_every_export_on_a_new_empty_database(tmp_path: Path) -> None
     for fmt in ("jsonl", "csv", "dpo", "fastchat"):
         done = playground("export", "--format", fmt, db_url=url)
         assert done.returncode == 0 and f"{fmt}: wrote 0, skipped 0" in done.stderr
+
+
+def test_bench_stats_prints_its_figures(tmp_path: Path) -> None:
+    done = playground("bench", "stats", "--json", "--votes", "3000", "--models", "5", "--export-votes", "1000",
+                      db_url=f"sqlite:///{tmp_path / 'unused.db'}")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["top_model"] == "model-00"  # the simulated strongest
+    assert 0 < figures["bt_bootstrap_seconds"] < 60
+    assert figures["export"]["csv"]["rows"] == 2000 and figures["export"]["fastchat"]["rows"] == 1000
+    assert figures["export_rows_per_s"] == min(f["rows_per_s"] for f in figures["export"].values()) > 0
+    assert figures["peak_rss_mb"] > 0 and figures["export_peak_rss_mb"] > 0

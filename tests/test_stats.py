@@ -178,3 +178,15 @@ def test_scores_are_grouped_by_model_and_category() -> None:
     assert report["scores_by_category"]["math"]["x"]["fluency"]["mean"] == 3
     assert "agreement_by_rater_pair" not in report  # only for admins
     assert "agreement_by_rater_pair" in summarize(_data([], scores), per_rater=True)
+
+
+def test_a_model_that_never_lost_a_few_votes_does_not_outrank_a_proven_one() -> None:
+    battles = simulate_battles({"strong": 1200.0, "weak": 1000.0}, 400, np.random.default_rng(9))
+    battles += [("newcomer", "weak", "model_a"), ("weak", "newcomer", "model_b")]
+    ratings = {r.model: r for r in bradley_terry(count_battles(battles), rounds=100)}
+    assert ratings["strong"].rank == 1
+    # Finite (maximum likelihood alone would make it infinite), above the model it beat, and
+    # far less certain than a model with 400 votes.
+    assert ratings["weak"].rating < ratings["newcomer"].rating < 1400
+    newcomer, strong = ratings["newcomer"], ratings["strong"]
+    assert newcomer.upper - newcomer.lower > 1.5 * (strong.upper - strong.lower)

@@ -39,8 +39,8 @@ class _Discard(io.TextIOBase):
         return len(text)
 
 
-def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 async def run_stats_bench(votes: int = 1_000_000, models: int = 20, export_votes: int = 1_000_000, seed: int = 0) -> dict[str, Any]:
@@ -76,10 +76,29 @@ async def run_stats_bench(votes: int = 1_000_000, models: int = 20, export_votes
         result["export"] = per_format
         result["export_rows_per_s"] = min(f["rows_per_s"] for f in per_format.values())
         result["peak_rss_mb"] = round(_peak_rss_mb())
-        subprocess.run(
-            [sys.executable, "-m", "playground.cli", "export", "--format", "jsonl", "--all-votes",
-             "--out", os.devnull, "--force"],
-            env=dict(os.environ, PLAYGROUND_DATABASE_URL=url), check=True, capture_output=True,
-        )
-        result["export_peak_rss_mb"] = round(_peak_rss_mb(resource.RUSAGE_CHILDREN))
+        result["export_peak_rss_mb"] = _export_process_peak_rss_mb(url)
     return result
+
+
+# The real command in a fresh interpreter, which reports its own peak from /proc (VmHWM, reset
+# by exec): getrusage's maxrss survives exec on Linux and would report this large process's peak.
+_MEASURED_EXPORT = """
+import re, sys
+from playground.cli import app
+try:
+    app(["export", "--format", "jsonl", "--all-votes", "--out", sys.argv[1], "--force"])
+except SystemExit as exit:
+    if exit.code:
+        raise
+with open("/proc/self/status") as status:
+    print("peak_rss_kib", re.search(r"VmHWM:\\s+(\\d+)", status.read()).group(1), file=sys.stderr)
+"""
+
+
+def _export_process_peak_rss_mb(url: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURED_EXPORT, os.devnull],
+        env=dict(os.environ, PLAYGROUND_DATABASE_URL=url), check=True, capture_output=True, text=True,
+    )
+    kib = next(line.split()[1] for line in done.stderr.splitlines() if line.startswith("peak_rss_kib"))
+    return round(int(kib) / 1024)
