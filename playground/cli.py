@@ -289,6 +289,34 @@ def export_command(
     err.print(f"{fmt}: wrote {counts.written}, skipped {counts.skipped}" + (f" -> {out}" if out else ""))
 
 
+@app.command()
+def check(
+    answer: str = typer.Argument(..., help="the answer to check (<think> blocks are ignored)"),
+    reference: list[str] = typer.Option(..., "--reference", help="a reference answer (repeat for several)"),
+) -> None:
+    """Does ANSWER contain the reference answer? Prints `match` (exit 0) or `no match` (exit 1)."""
+    from playground.checks import matches_any
+
+    found = matches_any(answer, reference)
+    typer.echo("match" if found else "no match")
+    raise typer.Exit(0 if found else 1)
+
+
+@app.command("prompt-sets")
+def prompt_sets() -> None:
+    """List the prompt sets in prompts/ (PLAYGROUND_PROMPTS for another folder), checking each."""
+    from playground.prompts import PromptSetError, available_sets
+
+    try:
+        sets = available_sets()
+    except PromptSetError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    for prompt_set in sets:
+        categories = sorted({item.category for item in prompt_set.items})
+        typer.echo(f"{prompt_set.name}: {len(prompt_set.items)} items ({', '.join(categories)})")
+
+
 @bench_app.command("duel")
 def bench_duel(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
