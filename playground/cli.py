@@ -24,7 +24,7 @@ app.add_typer(db_app, name="db")
 raters_app = typer.Typer(no_args_is_help=True, help="Rater accounts (they log in to the app).")
 app.add_typer(raters_app, name="raters")
 DEMO_RATER = ("demo", "demo")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error line stays one line, whatever the terminal width
 
 
 @app.command("demo-models")
