@@ -21,6 +21,7 @@ from playground.store.database import Database
 from playground.store.tables import (
     SCORE_MAX,
     SCORE_MIN,
+    Assignment,
     Conversation,
     Rating,
     Response,
@@ -85,7 +86,17 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
             raise RatingRefused(f"Rating not saved: there is no turn {submission.turn_id}.")
         conversation = await session.get(Conversation, turn.conversation_id)
         assert conversation is not None  # a foreign key
-        if conversation.rater_id != rater_id:
+        batch = conversation.kind == "batch"
+        if batch:
+            # A batch item is rated by whoever the queue handed it to, and only by them.
+            handed = (await session.exec(
+                select(Assignment.id).where(Assignment.turn_id == turn.id, Assignment.rater_id == rater_id)
+            )).first()
+            if handed is None:
+                raise RatingRefused(
+                    f"Rating not saved: turn {submission.turn_id} was not handed to you by the rating queue."
+                )
+        elif conversation.rater_id != rater_id:
             raise RatingRefused(
                 f"Rating not saved: turn {submission.turn_id} belongs to another rater's conversation."
             )
@@ -102,7 +113,8 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
         ).first()
         # Cast blind only if the names were hidden when the turn was shown and still are now
         # (a vote changed after the reveal is no longer blind).
-        blind = turn.blind and conversation.revealed_at is None
+        # A batch item is shared by several raters: each is blind until their own first vote.
+        blind = earlier is None if batch else turn.blind and conversation.revealed_at is None
         insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
         for side in ("a", "b"):
             scores = getattr(submission, side)
@@ -142,7 +154,7 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
                 set_={"winner": submission.winner, "blind": blind, "updated_at": now},
             )
         )
-        if conversation.mode == "blind" and conversation.revealed_at is None:
+        if not batch and conversation.mode == "blind" and conversation.revealed_at is None:
             conversation.revealed_at = now  # the names are shown from now on
             session.add(conversation)
     return StoredRating(

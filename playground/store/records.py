@@ -14,9 +14,10 @@ STORED_STATUS = {"done": "complete", "error": "error", "stopped": "stopped"}
 
 
 async def ensure_conversation(
-    db: Database, conversation_id: str, rater_id: int, *, blind: bool, model_a: str, model_b: str
+    db: Database, conversation_id: str, rater_id: int, *, blind: bool, model_a: str, model_b: str,
+    kind: str = "chat",
 ) -> Conversation:
-    """The conversation row for a Chainlit thread, created on its first turn."""
+    """The conversation row for a Chainlit thread (or a batch item), created on its first turn."""
     async with db.transaction() as session:
         conversation = await session.get(Conversation, conversation_id)
         if conversation is None:
@@ -26,6 +27,7 @@ async def ensure_conversation(
                 mode="blind" if blind else "named",
                 model_a=model_a,
                 model_b=model_b,
+                kind=kind,
             )
             session.add(conversation)
         elif conversation.rater_id != rater_id:
@@ -50,6 +52,8 @@ async def save_turn(
     sampling: dict[str, dict],
     message_id: str | None,
     category: str | None = None,
+    prompt_set: str | None = None,
+    item_id: str | None = None,
 ) -> Turn:
     """Store a finished turn (done, error or stopped on each side) and both responses."""
     async with db.transaction() as session:
@@ -70,6 +74,8 @@ async def save_turn(
             blind=conversation.mode == "blind" and conversation.revealed_at is None,
             message_id=message_id,
             category=category,
+            prompt_set=prompt_set,
+            item_id=item_id,
         )
         session.add(turn)
         await session.flush()

@@ -48,6 +48,9 @@ class Conversation(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     rater_id: int = Field(foreign_key="raters.id", index=True)
     mode: str = Field(max_length=10)  # "blind" or "named"
+    # "chat": a rater's own conversation; "batch": one prompt-set item run by `playground batch`
+    # (owned by the system rater BATCH_RATER), rated by whoever the queue hands it to.
+    kind: str = Field(default="chat", max_length=10, sa_column_kwargs={"server_default": "chat"})
     model_a: str = Field(max_length=200)  # which model sat on the left ...
     model_b: str = Field(max_length=200)  # ... and which on the right
     revealed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
@@ -68,10 +71,16 @@ class Turn(SQLModel, table=True):
     blind: bool  # were the model names hidden while this turn was shown?
     # The prompt set's category (math, code ...) when the turn came from one; the report groups by it.
     category: str | None = Field(default=None, max_length=100, index=True)
+    # The prompt set and item it came from (batch runs and the app's prompt-set stepping).
+    prompt_set: str | None = Field(default=None, max_length=100)
+    item_id: str | None = Field(default=None, max_length=100)
     message_id: str | None = Field(default=None, max_length=64)  # Chainlit step of its panes
     created_at: datetime = _when()
 
-    __table_args__ = (sa.UniqueConstraint("conversation_id", "position", name="uq_turn_position"),)
+    __table_args__ = (
+        sa.UniqueConstraint("conversation_id", "position", name="uq_turn_position"),
+        sa.Index("ix_turns_prompt_item", "prompt_set", "item_id"),
+    )
 
 
 class Response(SQLModel, table=True):
@@ -148,6 +157,19 @@ class Vote(SQLModel, table=True):
             "winner IN ('model_a', 'model_b', 'tie', 'tie (bothbad)')", name="ck_vote_winner"
         ),
     )
+
+
+class Assignment(SQLModel, table=True):
+    """A batch turn handed to a rater by the rating queue (counts towards its overlap)."""
+
+    __tablename__ = "assignments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    turn_id: int = Field(foreign_key="turns.id", index=True)
+    rater_id: int = Field(foreign_key="raters.id", index=True)
+    assigned_at: datetime = _when()
+
+    __table_args__ = (sa.UniqueConstraint("turn_id", "rater_id", name="uq_assignment_rater"),)
 
 
 # --- Chainlit's SQL data layer (schema from docs.chainlit.io/data-layers/sqlalchemy, 2.12) ----
