@@ -290,6 +290,78 @@ def export_command(
 
 
 @app.command()
+def batch(
+    prompt_set: str = typer.Argument(..., help="a set in prompts/ (e.g. quick-20) or a YAML file"),
+    models: tuple[str, str] | None = typer.Option(None, "--models", help="two model names (default: the arena's)"),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="items in flight at once"),
+    limit: int = typer.Option(None, "--limit", min=1, help="run at most this many of the items not done yet"),
+    max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="override the models' max_tokens"),
+    temperature: float = typer.Option(None, "--temperature", min=0.0, max=2.0, help="override the models' temperature"),
+    config_file: Path = typer.Option(None, "--config", help="default: $PLAYGROUND_CONFIG or playground.yaml"),
+) -> None:
+    """Run a prompt set through two models and store the answers for the rating queue.
+
+    Items already answered by the same two models are skipped, so an interrupted run goes on
+    where it stopped; an item that fails is reported and the run goes on.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from playground.arena import TurnSettings
+    from playground.backends.registry import BackendPool
+    from playground.batch import run_batch
+    from playground.prompts import PromptSetError, load_prompt_set
+    from playground.store.database import Database
+
+    try:
+        config = load_config(config_file)
+        chosen = (config.arena.model_a, config.arena.model_b) if not models or models[0] is None else models
+        for name in chosen:
+            config.model(name)
+        check_local_paths(config, list(chosen))
+        items = load_prompt_set(prompt_set)
+    except (ConfigError, PromptSetError) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    except KeyError as exc:
+        err.print(f"[red]--models: no model named {exc} in {config.source} (known: {', '.join(config.model_names())})[/]")
+        raise typer.Exit(2) from None
+    settings = TurnSettings(temperature=temperature, max_tokens=max_tokens)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err)
+    task = progress.add_task(f"{items.name}: {chosen[0]} vs {chosen[1]}", total=None)
+
+    def started(count: int) -> None:
+        progress.update(task, total=count)
+
+    def ended(outcome) -> None:  # type: ignore[no-untyped-def]
+        progress.advance(task)
+        for problem in outcome.problems:
+            progress.console.print(f"[red]item {outcome.item_id}: {problem}[/]")
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = Database.from_env()
+        pool = BackendPool(config)
+        try:
+            await check_database(db)
+            return await run_batch(db, config, pool, items, chosen, concurrency=concurrency, settings=settings,
+                                   limit=limit, on_start=started, on_item=ended)
+        finally:
+            await db.dispose()
+
+    try:
+        with progress:
+            result = run_async(run())
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted: finished items are stored; run the same command again to go on[/]")
+        raise typer.Exit(130) from None
+    err.print(f"{result.prompt_set}: {result.done} done, {len(result.failed)} failed, "
+              f"{result.skipped} skipped (done before) of {result.total} items")
+    if result.failed:
+        err.print("failed: " + ", ".join(o.item_id for o in result.failed) + " (run again to retry them)")
+        raise typer.Exit(1)
+
+
+@app.command()
 def check(
     answer: str = typer.Argument(..., help="the answer to check (<think> blocks are ignored)"),
     reference: list[str] = typer.Option(..., "--reference", help="a reference answer (repeat for several)"),

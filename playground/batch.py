@@ -1,0 +1,125 @@
+"""``playground batch``: every item of a prompt set through both models, stored as batch turns.
+
+Items are run ``concurrency`` at a time (a vLLM server batches concurrent requests; a local
+transformers model takes them one after another). Each item is stored as soon as both sides end,
+so an interrupted run loses at most the items in flight, and a later run skips the items already
+answered completely by the same two models. An item that fails on either side is stored too
+(with its error) and reported, and the run goes on; it is tried again on the next run.
+Sides are drawn at random per item, so that position bias cannot favour one model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from playground.arena import Duel, TurnSettings
+from playground.backends.registry import BackendPool
+from playground.config import PlaygroundConfig
+from playground.prompts import PromptItem, PromptSet
+from playground.store.database import Database
+from playground.store.queue import batch_rater_id, done_items, store_batch_turn
+
+
+@dataclass
+class ItemOutcome:
+    item_id: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)  # "side b (model): the error"
+
+
+@dataclass
+class BatchResult:
+    prompt_set: str
+    models: tuple[str, str]
+    total: int
+    skipped: int  # already done before this run
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return sum(o.ok for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[ItemOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def _conversation(item: PromptItem) -> tuple[list[dict[str, str]], str, str]:
+    """(earlier messages, the last user message, system prompt) of an item."""
+    messages = item.chat()
+    system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+    rest = messages[1:] if system else messages
+    return rest[:-1], rest[-1]["content"], system
+
+
+async def run_item(
+    db: Database, owner: int, config: PlaygroundConfig, pool: BackendPool, prompt_set: PromptSet,
+    item: PromptItem, models: tuple[str, str], settings: TurnSettings, rng: random.Random,
+) -> ItemOutcome:
+    seats = list(models)
+    rng.shuffle(seats)
+    duel = Duel.seated(config, pool, seats[0], seats[1], blind=True)
+    history, prompt, system_prompt = _conversation(item)
+    for contender in duel.contenders.values():
+        contender.history = [dict(m) for m in history]  # type: ignore[misc]
+    turn_settings = TurnSettings(temperature=settings.temperature, max_tokens=settings.max_tokens,
+                                 system_prompt=system_prompt)
+    turn = duel.start_turn(prompt, turn_settings)
+    async for _ in turn.stream():
+        pass
+    records = turn.records()
+    await store_batch_turn(
+        db, owner, prompt_set=prompt_set.name, item_id=item.id, category=item.category, prompt=prompt,
+        system_prompt=system_prompt,
+        settings={"temperature": settings.temperature, "max_tokens": settings.max_tokens, "history": history},
+        records=records,
+        sampling={side: _sampling(turn_settings, duel, side) for side in records},
+    )
+    problems = [f"side {side} ({r.model}): {r.error or r.status}" for side, r in sorted(records.items())
+                if r.status != "done"]
+    return ItemOutcome(item.id, not problems, problems)
+
+
+def _sampling(settings: TurnSettings, duel: Duel, side: str) -> dict:
+    params = settings.sampling_for(duel.contenders[side].defaults)  # type: ignore[index]
+    return {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens,
+            "chat_template_kwargs": params.chat_template_kwargs}
+
+
+async def run_batch(
+    db: Database, config: PlaygroundConfig, pool: BackendPool, prompt_set: PromptSet,
+    models: tuple[str, str], *, concurrency: int = 4, settings: TurnSettings = TurnSettings(),
+    limit: int | None = None, seed: int | None = None,
+    on_start: Callable[[int], None] | None = None, on_item: Callable[[ItemOutcome], None] | None = None,
+) -> BatchResult:
+    """Run the items of ``prompt_set`` not yet done by ``models``; ``limit`` caps how many this
+    run takes on. ``on_start`` hears how many will run, ``on_item`` each outcome as it ends."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    done = await done_items(db, prompt_set.name, models)
+    todo = [item for item in prompt_set.items if item.id not in done]
+    if limit is not None:
+        todo = todo[:limit]
+    result = BatchResult(prompt_set.name, models, total=len(prompt_set.items), skipped=len(done))
+    if on_start:
+        on_start(len(todo))
+    owner = await batch_rater_id(db)
+    rng = random.Random(seed)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(item: PromptItem) -> None:
+        async with gate:
+            try:
+                outcome = await run_item(db, owner, config, pool, prompt_set, item, models, settings,
+                                         random.Random(rng.random()))
+            except Exception as exc:  # one broken item must not stop the run
+                outcome = ItemOutcome(item.id, False, [f"{type(exc).__name__}: {exc}"])
+        result.outcomes.append(outcome)
+        if on_item:
+            on_item(outcome)
+
+    await asyncio.gather(*(one(item) for item in todo))
+    return result

