@@ -145,3 +145,18 @@ def check_constraint(answer: str, constraint: Any) -> ConstraintResult:
 
 def check_constraints(answer: str, constraints: Iterable[Any]) -> list[ConstraintResult]:
     return [check_constraint(answer, c) for c in constraints]
+
+
+def verdict(answer: str, references: Sequence[str], constraints: Sequence[Any]) -> str | None:
+    """One line for a person: the reference check and the constraints met, or None when the
+    item has nothing to check."""
+    parts = []
+    matched = matches_any(answer, references)
+    if matched is not None:
+        parts.append("✓ contains the reference answer" if matched else "✗ does not contain the reference answer")
+    if constraints:
+        results = check_constraints(answer, constraints)
+        failed = [f"{r.constraint} ({r.detail})" if r.detail else r.constraint for r in results if not r.passed]
+        met = f"{len(results) - len(failed)}/{len(results)} constraints met"
+        parts.append(met + (": ✗ " + "; ✗ ".join(failed) if failed else " ✓"))
+    return " · ".join(parts) or None

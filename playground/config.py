@@ -75,6 +75,7 @@ class ArenaConfig(_Strict):
     blind: bool = True
     max_prompt_chars: int = Field(100_000, ge=1)
     system_prompt: str = ""
+    queue_overlap: int = Field(2, ge=1, le=20)  # raters per batch item in the rating queue
 
 
 class PlaygroundConfig(_Strict):

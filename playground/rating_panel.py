@@ -16,11 +16,13 @@ def rating_panel_props(
     revealed: dict[str, str] | None = None,
     message: str = "",
     error: str = "",
+    checks: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     return {
         "turnId": turn_id,
         "saved": saved,  # {"winner", "comment", "a": {...}, "b": {...}} once stored
         "revealed": revealed,
+        "checks": checks,  # per side, the automatic check's verdict (shown with the names)
         "message": message,
         "error": error,
     }

@@ -60,6 +60,7 @@ class ChainlitApp:
             PLAYGROUND_DATABASE_URL=db_url, CHAINLIT_AUTH_SECRET="test-secret-" + "x" * 40,
         )
         self.log = log
+        self.config = config
         self.process = subprocess.Popen(
             [sys.executable, "-m", "chainlit", "run", "chainlit_app.py", "--headless",
              "--host", "127.0.0.1", "--port", str(self.port)],
@@ -457,4 +458,66 @@ def test_leaderboard_command_shows_tables_and_plots_and_admins_see_agreement(
                 page.screenshot(path=str(SCREENSHOT.with_name("leaderboard.png")), full_page=True)
         finally:
             context.close()
+
+
+def run_batch_into(app: ChainlitApp, items: int) -> None:
+    """`playground batch` with the app's config, into the app's database (the real command)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "batch", "quick-20", "--config", str(app.config),
+         "--limit", str(items), "--max-tokens", "24"],
+        cwd=PROJECT_ROOT, env=dict(os.environ, PLAYGROUND_DATABASE_URL=app.db_url, HF_HUB_OFFLINE="1"),
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_queue_hands_batch_answers_blind_and_shows_the_checks_after_the_vote(
+    browser: Browser, app: ChainlitApp
+) -> None:
+    run_batch_into(app, 2)
+    batch_turns = [r[0] for r in rows(app.db_url, "SELECT t.id FROM turns t JOIN conversations c "
+                                                  "ON c.id = t.conversation_id WHERE c.kind = 'batch' ORDER BY t.id")]
+    assert len(batch_turns) == 2
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        open_chat(page, app.url, OTHER_RATER)
+        page.get_by_text("Rate the queue").click()  # a starter of the new chat
+        expect(page.get_by_text("0 of 2 rated by 2 raters")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Calculate: 15 + 27 = ?")).to_be_visible()
+        expect(page.get_by_test_id("pane-a-status")).to_have_text("done")
+        assert page.get_by_test_id("pane-a-model").count() == 0 and "vllm-demo" not in page.content()
+        rate(page)
+        expect(page.get_by_test_id("rating-status").first).to_have_text("Saved.", timeout=15_000)
+        # After the vote: the names, and what the automatic check found beside the scores.
+        expect(page.get_by_test_id("reveal-a").first).to_be_visible()
+        expect(page.get_by_test_id("check-a").first).to_contain_text("reference answer")
+        # The next item comes by itself, blind again.
+        expect(page.get_by_text("Calculate: 100 - 37 = ?")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("You rated 1 ·")).to_be_visible()
+        rate(page, turn=1)
+        expect(page.get_by_text("Nothing left for you in the queue.")).to_be_visible(timeout=30_000)
+    finally:
+        context.close()
+    votes = rows(app.db_url, "SELECT v.turn_id, v.blind FROM votes v JOIN raters r ON r.id = v.rater_id "
+                             "WHERE r.name = ? ORDER BY v.turn_id", OTHER_RATER[0])
+    assert [tuple(v) for v in votes if v[0] in batch_turns] == [(batch_turns[0], 1), (batch_turns[1], 1)]
+
+
+def test_stepping_through_a_prompt_set_stores_each_item(page: Page, app: ChainlitApp) -> None:
+    open_chat(page, app.url)
+    send(page, "/set quick-20")
+    expect(page.get_by_text("item 1 of 20")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Calculate: 15 + 27 = ?")).to_be_visible()
+    for side in "ab":
+        expect(page.get_by_test_id(f"pane-{side}-status").first).to_have_text("done", timeout=90_000)
+    page.get_by_text("Next item (2 of 20)").click()
+    expect(page.get_by_text("Calculate: 100 - 37 = ?")).to_be_visible(timeout=30_000)
+    for side in "ab":
+        expect(page.get_by_test_id(f"pane-{side}-status").nth(1)).to_have_text("done", timeout=90_000)
+    stored = rows(app.db_url, "SELECT t.item_id, t.category, t.prompt_set, c.kind FROM turns t JOIN conversations c "
+                              "ON c.id = t.conversation_id WHERE t.prompt = ? OR t.prompt = ?",
+                  "Calculate: 15 + 27 = ?", "Calculate: 100 - 37 = ?")
+    assert sorted(tuple(r) for r in stored if r[3] == "chat") == [
+        ("math_01", "math", "quick-20", "chat"), ("math_02", "math", "quick-20", "chat")]
 

@@ -77,3 +77,15 @@ def test_json_and_chinese_constraints() -> None:
     zh = item(constraints=[{"type": "language", "value": "zh"}, {"type": "max_words", "value": 10}]).constraints
     assert [r.passed for r in check_constraints("北京是中国的首都。", zh)] == [True, True]
     assert [r.passed for r in check_constraints("Beijing is the capital.", zh)] == [False, True]
+
+
+def test_verdict_sums_up_for_a_person() -> None:
+    from playground.checks import verdict
+
+    constraints = item(constraints=[{"type": "max_words", "value": 3}, {"type": "lowercase"}]).constraints
+    assert verdict("<think>x</think>It is 42.", ["42"], []) == "✓ contains the reference answer"
+    assert verdict("It is 41.", ["42"], []) == "✗ does not contain the reference answer"
+    assert verdict("all good", [], constraints) == "2/2 constraints met ✓"
+    assert verdict("Far Too Many Words", [], constraints) == (
+        "0/2 constraints met: ✗ at most 3 words (4 words); ✗ all lowercase")
+    assert verdict("anything", [], []) is None

@@ -1,5 +1,5 @@
 // Rate one turn: accuracy and fluency (1-5) for each answer, which one was better, a comment.
-// `props` (injected by Chainlit): { turnId, saved, revealed, message, error }. The choice is
+// `props` (injected by Chainlit): { turnId, saved, revealed, checks, message, error }. The choice is
 // sent with callAction("rate"); the server checks and stores it, then updates these props:
 // `saved` with what is stored, `revealed` with the model names (blind mode), or `error`.
 import { useState } from "react";
@@ -92,6 +92,12 @@ export default function RatingPanel() {
                 </span>
               ) : null}
             </div>
+            {props.revealed && props.checks && props.checks[side] ? (
+              // The automatic check, shown once the rater's own judgement is stored.
+              <div data-testid={`check-${side}`} style={{ fontSize: 12, opacity: 0.8, marginTop: 2 }}>
+                {props.checks[side]}
+              </div>
+            ) : null}
             <ScoreRow side={side} axis="accuracy" value={scores[side].accuracy} onChange={setScore(side, "accuracy")} />
             <ScoreRow side={side} axis="fluency" value={scores[side].fluency} onChange={setScore(side, "fluency")} />
           </div>
