@@ -407,6 +407,25 @@ def bench_duel(
             typer.echo(f"{key:>22}: {value}")
 
 
+@bench_app.command("batch")
+def bench_batch(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    items: int = typer.Option(32, help="items per concurrency level"),
+    max_tokens: int = typer.Option(64, help="tokens per answer"),
+) -> None:
+    """Items per second at concurrency 1, 4 and 16 against the demo vLLM server (started if none runs)."""
+    from playground.bench.batch import bench_batch as run
+    from playground.demo_stack import demo_backends
+
+    with demo_backends(err) as config:
+        result = asyncio.run(run(config, items=items, max_tokens=max_tokens))
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>22}: {value}")
+
+
 @bench_app.command("store")
 def bench_store(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),

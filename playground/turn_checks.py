@@ -12,12 +12,25 @@ from playground.store.database import Database
 from playground.store.tables import Response, Turn
 
 
-@functools.lru_cache(maxsize=32)
-def _item(prompt_set: str, item_id: str) -> PromptItem | None:
+@functools.lru_cache(maxsize=64)
+def _prompt_set(prompt_set: str):  # type: ignore[no-untyped-def]
     try:
-        return load_prompt_set(prompt_set).item(item_id)
-    except (PromptSetError, KeyError):
-        return None  # the set was renamed or edited since: nothing to check against
+        return load_prompt_set(prompt_set)
+    except PromptSetError:
+        return None
+
+
+def prompt_item(prompt_set: str, item_id: str) -> PromptItem | None:
+    """The item a stored turn came from, or None if its set was renamed or edited since."""
+    loaded = _prompt_set(prompt_set)
+    try:
+        return loaded.item(item_id) if loaded is not None else None
+    except KeyError:
+        return None
+
+
+def _item(prompt_set: str, item_id: str) -> PromptItem | None:
+    return prompt_item(prompt_set, item_id)
 
 
 async def turn_checks(db: Database, turn_id: int) -> dict[str, str] | None:

@@ -127,3 +127,12 @@ def test_an_interrupted_run_goes_on_where_it_stopped(batch_config: Path, tmp_pat
     with sqlite3.connect(db_file) as conn:
         items = [r[0] for r in conn.execute("SELECT item_id FROM turns")]
     assert sorted(items) == sorted(set(items)) and len(items) == 20
+
+
+async def test_bench_batch_measures_each_concurrency(batch_config: Path) -> None:
+    from playground.bench.batch import bench_batch
+
+    figures = await bench_batch(load_config(batch_config), levels=(1, 4), items=4, max_tokens=8)
+    assert figures["failed_c1"] == figures["failed_c4"] == 0
+    assert figures["items_per_s_c1"] > 0 and figures["items_per_s_c4"] > 0
+    assert figures["concurrency_speedup"] == round(figures["items_per_s_c4"] / figures["items_per_s_c1"], 2)

@@ -148,3 +148,24 @@ async def test_synthetic_votes_stored_in_bulk_rank_as_simulated(db: Database) ->
     late = await add_rater(db, "late", "pw-late-123")
     await rated_conversation(db, late.id, ("model-00", "model-01"), [("model_a", (5, 5), (1, 1))])  # type: ignore[arg-type]
     assert (await build_report(db, Filters()))["votes"] == 801
+
+
+async def test_report_counts_automatic_checks_per_model_and_category(db: Database) -> None:
+    from playground.prompts import load_prompt_set
+    from playground.store.queue import batch_rater_id, store_batch_turn
+
+    owner = await batch_rater_id(db)
+    quick = load_prompt_set("quick-20")
+    for item in quick.items[:8]:  # math_01..06, reason_01..02
+        await store_batch_turn(
+            db, owner, prompt_set="quick-20", item_id=item.id, category=item.category, prompt=item.question,
+            system_prompt="", settings={}, sampling={},
+            records={"a": record("a", "good", text=f"<think>hmm</think>It is {item.references[0]}."),
+                     "b": record("b", "bad", text="<think>" + item.references[0] + "</think>I don't know.")},
+        )
+    checks = (await build_report(db, Filters()))["automatic_checks"]
+    assert (checks["good"]["math"]["wins"], checks["good"]["math"]["n"]) == (6, 6)
+    assert (checks["good"]["reasoning"]["wins"], checks["good"]["all"]["n"]) == (2, 8)
+    assert checks["bad"]["all"]["wins"] == 0  # the answer only in its reasoning does not count
+    only_math = (await build_report(db, Filters(categories=("math",))))["automatic_checks"]
+    assert set(only_math["good"]) == {"math", "all"}

@@ -109,3 +109,24 @@ async def load_timings(db: Database, filters: Filters) -> list[tuple[str, float 
     async with db.sessions() as session:
         return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
 
+
+
+async def load_set_answers(db: Database, filters: Filters) -> list[tuple[str, str | None, str, str, str]]:
+    """(model, category, prompt set, item id, text) of answers to prompt-set items (rated or not:
+    the automatic checks need no rater), complete or failed, not stopped."""
+    conditions: list[Any] = [Turn.prompt_set.is_not(None), Response.status != "stopped"]  # type: ignore[union-attr]
+    if filters.models:
+        conditions.append(Response.model.in_(filters.models))  # type: ignore[attr-defined]
+    if filters.categories:
+        conditions.append(Turn.category.in_(filters.categories))  # type: ignore[union-attr]
+    if filters.since:
+        conditions.append(Response.created_at >= filters.since)
+    if filters.until:
+        conditions.append(Response.created_at <= filters.until)
+    query = (
+        select(Response.model, Turn.category, Turn.prompt_set, Turn.item_id, Response.text)
+        .join(Turn, Turn.id == Response.turn_id)
+        .where(and_(True, *conditions))
+    )
+    async with db.sessions() as session:
+        return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]

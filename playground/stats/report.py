@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from playground.stats.bradley_terry import TIES, bradley_terry, count_battles, online_elo
-from playground.stats.data import Filters, load_battles, load_scores, load_timings
+from playground.stats.auto_checks import automatic_accuracy
+from playground.stats.data import Filters, load_battles, load_scores, load_set_answers, load_timings
 from playground.stats.summaries import (
     agreement,
     agreement_by_rater_pair,
@@ -35,11 +36,12 @@ class ReportData:
     battles: list[tuple[str, str, str]]  # (model_a, model_b, winner), in voting order
     scores: list[tuple[str, str, int, int, int, str | None]]  # model, rater, response, acc, flu, category
     timings: list[tuple[str, float | None, float | None, float | None]]  # model, ttft, tpot, tok/s
+    answers: list[tuple[str, str | None, str, str, str]] = ()  # type: ignore[assignment]  # prompt-set answers
 
 
 async def collect(db: Database, filters: Filters) -> ReportData:
     return ReportData(filters, await load_battles(db, filters), await load_scores(db, filters),
-                      await load_timings(db, filters))
+                      await load_timings(db, filters), await load_set_answers(db, filters))
 
 
 def _notes(battles: list[tuple[str, str, str]]) -> list[str]:
@@ -89,6 +91,7 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
         "scores_by_category": {c: _score_table(rows) for c, rows in sorted(by_category.items())},
         "agreement": agreement(items),
         "latency": latency(data.timings),
+        "automatic_checks": automatic_accuracy(data.answers),
     }
     if per_rater:
         report["agreement_by_rater_pair"] = agreement_by_rater_pair(items)
@@ -134,6 +137,12 @@ def report_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[lis
                        [[model] + ["/".join(_fmt(metrics[m][f"p{p}"], 3) for p in (50, 90, 99)) if m in metrics else "-"
                                    for m in ("ttft_s", "tpot_s", "tokens_per_s")]
                         for model, metrics in report["latency"].items()]))
+    if report.get("automatic_checks"):
+        tables.append(("Automatic checks: answers containing the reference (Wilson 95%)",
+                       ["model", "category", "correct", "rate"],
+                       [[model, category, f"{cell['wins']}/{cell['n']}",
+                         f"{_fmt(cell['rate'])} ({_fmt(cell['lower'])}-{_fmt(cell['upper'])})"]
+                        for model, by in report["automatic_checks"].items() for category, cell in by.items()]))
     if report.get("agreement_by_rater_pair"):
         tables.append(("Agreement by rater pair (linear-weighted kappa)", ["rater", "rater", "shared items", "kappa"],
                        [[p["rater_1"], p["rater_2"], str(p["items"]), _fmt(p["kappa"], 3)]
