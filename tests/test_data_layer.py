@@ -57,7 +57,7 @@ async def test_history_lists_the_thread_and_rebuilds_its_elements(db: Database) 
     assert "Red, green, blue." in panes["props"]["panes"]["a"]["html"]  # type: ignore[index]
     assert panes["props"]["panes"]["b"]["status"] == "stopped"  # type: ignore[index]
     assert panes["props"]["panes"]["a"]["model"] is None  # still blind: no names yet  # type: ignore[index]
-    assert panel["props"] == {"turnId": turn.id, "saved": None, "revealed": None, "message": "", "error": ""}  # type: ignore[comparison-overlap]
+    assert panel["props"] == {"turnId": turn.id, "saved": None, "revealed": None, "checks": None, "message": "", "error": ""}  # type: ignore[comparison-overlap]
 
     await submit_rating(db, rater.id, submission(turn.id, winner="model_b"))  # type: ignore[arg-type]
     thread = await layer.get_thread(thread_id)

@@ -23,6 +23,7 @@ from playground.rating_panel import rating_panel_props
 from playground.store.database import Database
 from playground.store.ratings import ratings_of_turn
 from playground.store.records import load_conversation, record_of
+from playground.turn_checks import turn_checks
 
 _ELEMENT_IDS = uuid.UUID("5d7c1f0e-8a0b-4c55-9a43-6f3c0f7d2b11")
 
@@ -80,7 +81,10 @@ class PlaygroundDataLayer(SQLAlchemyDataLayer):
             ))
             elements.append(_custom(
                 element_id("rating", turn.id), thread_id, turn.message_id, "RatingPanel",  # type: ignore[arg-type]
-                rating_panel_props(turn.id, saved=saved, revealed=names if saved or not turn.blind else None),  # type: ignore[arg-type]
+                rating_panel_props(
+                    turn.id, saved=saved, revealed=names if saved or not turn.blind else None,  # type: ignore[arg-type]
+                    checks=await turn_checks(self.db, turn.id) if saved else None,  # type: ignore[arg-type]
+                ),
             ))
         return elements
 
