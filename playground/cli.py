@@ -389,6 +389,15 @@ def prompt_sets() -> None:
         typer.echo(f"{prompt_set.name}: {len(prompt_set.items)} items ({', '.join(categories)})")
 
 
+def print_figures(result: dict, as_json: bool) -> None:
+    """A benchmark's figures: one JSON object, or one line per key for a person."""
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>22}: {value}")
+
+
 @bench_app.command("duel")
 def bench_duel(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
@@ -400,11 +409,7 @@ def bench_duel(
 
     with demo_backends(err) as config:
         result = asyncio.run(run(config, max_tokens=max_tokens))
-    if as_json:
-        typer.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
-            typer.echo(f"{key:>22}: {value}")
+    print_figures(result, as_json)
 
 
 @bench_app.command("batch")
@@ -419,11 +424,7 @@ def bench_batch(
 
     with demo_backends(err) as config:
         result = asyncio.run(run(config, items=items, max_tokens=max_tokens))
-    if as_json:
-        typer.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
-            typer.echo(f"{key:>22}: {value}")
+    print_figures(result, as_json)
 
 
 @bench_app.command("store")
@@ -439,11 +440,7 @@ def bench_store(
     from playground.bench.store import bench_store as run
 
     result = asyncio.run(run(postgres_url, writers=writers, per_writer=per_writer))
-    if as_json:
-        typer.echo(json.dumps(result))
-    else:
-        for database, figures in result.items():
-            typer.echo(f"{database:>11}: {figures}")
+    print_figures(result, as_json)
 
 
 @bench_app.command("stats")
@@ -457,11 +454,7 @@ def bench_stats(
     from playground.bench.stats import run_stats_bench
 
     result = asyncio.run(run_stats_bench(votes=votes, models=models, export_votes=min(export_votes, votes)))
-    if as_json:
-        typer.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
-            typer.echo(f"{key:>22}: {value}")
+    print_figures(result, as_json)
 
 
 if __name__ == "__main__":

@@ -30,21 +30,26 @@ class Filters:
         }
 
 
-def vote_conditions(filters: Filters) -> list[Any]:
+def _conditions(filters: Filters, *, blind: Any, models: tuple[Any, ...], created: Any) -> list[Any]:
+    """The filters as SQL conditions; the caller joins Rater and Turn."""
     conditions: list[Any] = []
     if filters.blind_only:
-        conditions.append(Vote.blind.is_(True))  # type: ignore[attr-defined]
+        conditions.append(blind.is_(True))
     if filters.models:
-        conditions += [Vote.model_a.in_(filters.models), Vote.model_b.in_(filters.models)]  # type: ignore[attr-defined]
+        conditions += [column.in_(filters.models) for column in models]  # every side listed
     if filters.raters:
         conditions.append(Rater.name.in_(filters.raters))  # type: ignore[attr-defined]
     if filters.categories:
         conditions.append(Turn.category.in_(filters.categories))  # type: ignore[union-attr]
     if filters.since:
-        conditions.append(Vote.created_at >= filters.since)
+        conditions.append(created >= filters.since)
     if filters.until:
-        conditions.append(Vote.created_at <= filters.until)
+        conditions.append(created <= filters.until)
     return conditions
+
+
+def vote_conditions(filters: Filters) -> list[Any]:
+    return _conditions(filters, blind=Vote.blind, models=(Vote.model_a, Vote.model_b), created=Vote.created_at)
 
 
 async def load_battles(db: Database, filters: Filters) -> list[tuple[str, str, str]]:
@@ -61,20 +66,8 @@ async def load_battles(db: Database, filters: Filters) -> list[tuple[str, str, s
 
 
 def response_conditions(filters: Filters) -> list[Any]:
-    conditions: list[Any] = []
-    if filters.blind_only:
-        conditions.append(Turn.blind.is_(True))  # type: ignore[attr-defined]
-    if filters.models:
-        conditions.append(Response.model.in_(filters.models))  # type: ignore[attr-defined]
-    if filters.raters:
-        conditions.append(Rater.name.in_(filters.raters))  # type: ignore[attr-defined]
-    if filters.categories:
-        conditions.append(Turn.category.in_(filters.categories))  # type: ignore[union-attr]
-    if filters.since:
-        conditions.append(Rating.created_at >= filters.since)
-    if filters.until:
-        conditions.append(Rating.created_at <= filters.until)
-    return conditions
+    # A rating counts as blind when its turn was shown without the names.
+    return _conditions(filters, blind=Turn.blind, models=(Response.model,), created=Rating.created_at)
 
 
 async def load_scores(db: Database, filters: Filters) -> list[tuple[str, str, int, int, int, str | None]]:
