@@ -362,6 +362,49 @@ def batch(
 
 
 @app.command()
+def judge(
+    prompt_set: str = typer.Option(None, "--set", help="only turns from this prompt set"),
+    limit: int = typer.Option(None, "--limit", min=1, help="judge at most this many turns"),
+    concurrency: int = typer.Option(4, "--concurrency", min=1),
+    config_file: Path = typer.Option(None, "--config", help="default: $PLAYGROUND_CONFIG or playground.yaml"),
+) -> None:
+    """The configured LLM judge compares the two answers of every stored turn it has not judged,
+    twice (sides swapped); `playground report` then shows how often it agrees with the raters."""
+    from playground.backends.registry import BackendPool
+    from playground.judge import JudgeError, judge_turns
+    from playground.store.database import Database
+
+    try:
+        config = load_config(config_file)
+        if config.judge is not None:
+            check_local_paths(config, [config.judge.model])
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = Database.from_env()
+        try:
+            await check_database(db)
+            return await judge_turns(db, config, BackendPool(config), prompt_set=prompt_set, limit=limit,
+                                     concurrency=concurrency)
+        finally:
+            await db.dispose()
+
+    try:
+        result = run_async(run())
+    except JudgeError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    for problem in result.errors:
+        err.print(f"[red]{problem}[/]")
+    err.print(f"judged {result.judged} turns ({result.unreadable} with replies that name no verdict), "
+              f"{len(result.errors)} failed")
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
 def check(
     answer: str = typer.Argument(..., help="the answer to check (<think> blocks are ignored)"),
     reference: list[str] = typer.Option(..., "--reference", help="a reference answer (repeat for several)"),

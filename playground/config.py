@@ -78,9 +78,17 @@ class ArenaConfig(_Strict):
     queue_overlap: int = Field(2, ge=1, le=20)  # raters per batch item in the rating queue
 
 
+class JudgeConfig(_Strict):
+    """An LLM that compares two answers (``playground judge``), asked twice with the sides swapped."""
+
+    model: str  # one of the configured models
+    max_tokens: int = Field(256, ge=1, le=32768)
+
+
 class PlaygroundConfig(_Strict):
     models: list[ModelConfig] = Field(min_length=1)
     arena: ArenaConfig
+    judge: JudgeConfig | None = None
 
     @model_validator(mode="after")
     def _arena_names_known_models(self) -> "PlaygroundConfig":
@@ -94,6 +102,8 @@ class PlaygroundConfig(_Strict):
                 raise ValueError(
                     f"arena.{field}: no model named {wanted!r} (known: {', '.join(names)})"
                 )
+        if self.judge is not None and self.judge.model not in names:
+            raise ValueError(f"judge.model: no model named {self.judge.model!r} (known: {', '.join(names)})")
         return self
 
     def model_names(self) -> list[str]:

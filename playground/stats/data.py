@@ -10,7 +10,7 @@ from sqlalchemy import and_
 from sqlmodel import select
 
 from playground.store.database import Database
-from playground.store.tables import Rater, Rating, Response, Turn, Vote
+from playground.store.tables import Judgement, Rater, Rating, Response, Turn, Vote
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,19 @@ async def load_set_answers(db: Database, filters: Filters) -> list[tuple[str, st
         select(Response.model, Turn.category, Turn.prompt_set, Turn.item_id, Response.text)
         .join(Turn, Turn.id == Response.turn_id)
         .where(and_(True, *conditions))
+    )
+    async with db.sessions() as session:
+        return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
+
+
+async def load_judge_pairs(db: Database, filters: Filters) -> list[tuple[str, str, str]]:
+    """(judge model, judge's winner, a human's winner) for every human vote on a judged turn."""
+    query = (
+        select(Judgement.judge_model, Judgement.winner, Vote.winner)
+        .join(Vote, Vote.turn_id == Judgement.turn_id)
+        .join(Rater, Rater.id == Vote.rater_id)
+        .join(Turn, Turn.id == Vote.turn_id)
+        .where(Judgement.winner.is_not(None), and_(True, *vote_conditions(filters)))  # type: ignore[union-attr]
     )
     async with db.sessions() as session:
         return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]

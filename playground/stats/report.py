@@ -12,10 +12,18 @@ from rich.table import Table
 
 from playground.stats.bradley_terry import TIES, bradley_terry, count_battles, online_elo
 from playground.stats.auto_checks import automatic_accuracy
-from playground.stats.data import Filters, load_battles, load_scores, load_set_answers, load_timings
+from playground.stats.data import (
+    Filters,
+    load_battles,
+    load_judge_pairs,
+    load_scores,
+    load_set_answers,
+    load_timings,
+)
 from playground.stats.summaries import (
     agreement,
     agreement_by_rater_pair,
+    judge_agreement,
     latency,
     mean_with_interval,
     position_bias,
@@ -37,11 +45,13 @@ class ReportData:
     scores: list[tuple[str, str, int, int, int, str | None]]  # model, rater, response, acc, flu, category
     timings: list[tuple[str, float | None, float | None, float | None]]  # model, ttft, tpot, tok/s
     answers: list[tuple[str, str | None, str, str, str]] = ()  # type: ignore[assignment]  # prompt-set answers
+    judged: list[tuple[str, str, str]] = ()  # type: ignore[assignment]  # judge model, its winner, a human's
 
 
 async def collect(db: Database, filters: Filters) -> ReportData:
     return ReportData(filters, await load_battles(db, filters), await load_scores(db, filters),
-                      await load_timings(db, filters), await load_set_answers(db, filters))
+                      await load_timings(db, filters), await load_set_answers(db, filters),
+                      await load_judge_pairs(db, filters))
 
 
 def _notes(battles: list[tuple[str, str, str]]) -> list[str]:
@@ -92,6 +102,7 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
         "agreement": agreement(items),
         "latency": latency(data.timings),
         "automatic_checks": automatic_accuracy(data.answers),
+        "judge_agreement": judge_agreement(data.judged),
     }
     if per_rater:
         report["agreement_by_rater_pair"] = agreement_by_rater_pair(items)
@@ -143,6 +154,10 @@ def report_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[lis
                        [[model, category, f"{cell['wins']}/{cell['n']}",
                          f"{_fmt(cell['rate'])} ({_fmt(cell['lower'])}-{_fmt(cell['upper'])})"]
                         for model, by in report["automatic_checks"].items() for category, cell in by.items()]))
+    if report.get("judge_agreement"):
+        tables.append(("LLM judge vs human votes on the same turns", ["judge", "votes", "agreement", "Cohen's kappa"],
+                       [[judge, str(j["votes"]), f"{j['agreement']:.0%}", _fmt(j["kappa"], 3)]
+                        for judge, j in report["judge_agreement"].items()]))
     if report.get("agreement_by_rater_pair"):
         tables.append(("Agreement by rater pair (linear-weighted kappa)", ["rater", "rater", "shared items", "kappa"],
                        [[p["rater_1"], p["rater_2"], str(p["items"]), _fmt(p["kappa"], 3)]

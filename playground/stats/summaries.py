@@ -151,3 +151,22 @@ def latency(rows: Iterable[tuple[str, float | None, float | None, float | None]]
         }
         for model, metrics in sorted(values.items())
     }
+
+
+def judge_agreement(pairs: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
+    """(judge model, judge's winner, human's winner) -> per judge: how often it agrees with the
+    humans (both tie kinds are one "tie") and Cohen's kappa, which discounts chance agreement."""
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    labels = {"model_a": 0, "model_b": 1, "tie": 2, "tie (bothbad)": 2}
+    tables: dict[str, np.ndarray] = defaultdict(lambda: np.zeros((3, 3)))
+    for judge, by_judge, by_human in pairs:
+        tables[judge][labels[by_judge], labels[by_human]] += 1
+    result = {}
+    for judge, table in sorted(tables.items()):
+        n = int(table.sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kappa = float(cohens_kappa(table).kappa)
+        result[judge] = {"votes": n, "agreement": float(np.trace(table) / n),
+                         "kappa": None if np.isnan(kappa) or np.isinf(kappa) else kappa}
+    return result

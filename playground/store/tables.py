@@ -172,6 +172,25 @@ class Assignment(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("turn_id", "rater_id", name="uq_assignment_rater"),)
 
 
+class Judgement(SQLModel, table=True):
+    """An LLM judge's verdict on a turn: asked twice, the second time with the answers swapped;
+    ``winner`` is where both askings agree (in FastChat's labels), else a tie; None when the
+    judge's replies could not be read."""
+
+    __tablename__ = "judgements"
+
+    id: int | None = Field(default=None, primary_key=True)
+    turn_id: int = Field(foreign_key="turns.id", index=True)
+    judge_model: str = Field(max_length=200)
+    winner: str | None = Field(default=None, max_length=20)
+    first: str | None = Field(default=None, max_length=20)  # verdict with the answers as shown
+    second: str | None = Field(default=None, max_length=20)  # with the answers swapped, mapped back
+    replies: list = Field(default_factory=list, sa_type=JSONDoc)  # the judge's two raw replies
+    created_at: datetime = _when()
+
+    __table_args__ = (sa.UniqueConstraint("turn_id", "judge_model", name="uq_judgement_judge"),)
+
+
 # --- Chainlit's SQL data layer (schema from docs.chainlit.io/data-layers/sqlalchemy, 2.12) ----
 # Its queries bind ids as strings and JSON as serialized text, so ids are UUID on PostgreSQL and
 # text on SQLite, and JSON columns are JSONB / text.

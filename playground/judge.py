@@ -1,0 +1,129 @@
+"""LLM-as-judge: a configured model compares the two answers of each stored turn, twice.
+
+The second time the answers are swapped, which cancels the judge's own position bias: the
+verdict stands where both askings pick the same answer, and is a tie where they disagree. A reply
+that names neither A, B nor tie is kept (``replies``) but counts as unreadable. The report then
+compares the judge with the human votes on the same turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy import exists, func
+from sqlmodel import select
+
+from playground.backends.registry import BackendPool
+from playground.checks import strip_reasoning
+from playground.config import PlaygroundConfig
+from playground.events import ErrorEvent, SamplingParams, TextDelta
+from playground.store.database import Database
+from playground.store.tables import Judgement, Response, Turn
+
+Verdict = Literal["A", "B", "tie"]
+PROMPT = """You are comparing two answers to the same question.
+
+Question:
+{question}
+
+Answer A:
+{first}
+
+Answer B:
+{second}
+
+Which answer is better: first more accurate, then more fluent? Reply with one word: A, B or tie."""
+# Capital A / B only: a lowercase "a" is an article. The first verdict word in the reply counts.
+VERDICT = re.compile(r"(?<![\w])(A|B|[Tt][Ii][Ee])(?![\w])")
+MAX_QUESTION_CHARS = 20_000  # a long-context prompt is cut for the judge: it compares answers
+
+
+class JudgeError(RuntimeError):
+    pass
+
+
+def parse_verdict(reply: str) -> Verdict | None:
+    match = VERDICT.search(strip_reasoning(reply))
+    if match is None:
+        return None
+    word = match.group(1)
+    return "tie" if word.lower() == "tie" else word  # type: ignore[return-value]
+
+
+def combine(first: Verdict | None, second_swapped: Verdict | None) -> tuple[str | None, str | None, str | None]:
+    """(winner, first, second) in FastChat's labels; the second asking showed side b as "A"."""
+    as_shown = {"A": "model_a", "B": "model_b", "tie": "tie"}
+    swapped = {"A": "model_b", "B": "model_a", "tie": "tie"}
+    one = as_shown[first] if first else None
+    two = swapped[second_swapped] if second_swapped else None
+    if one is None or two is None:
+        return None, one, two
+    return (one if one == two else "tie"), one, two
+
+
+@dataclass
+class JudgeRun:
+    judged: int = 0
+    unreadable: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+async def _ask(pool: BackendPool, config: PlaygroundConfig, question: str, first: str, second: str) -> str:
+    assert config.judge is not None
+    backend = pool.get(config.judge.model)
+    defaults = config.model(config.judge.model).defaults
+    params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=config.judge.max_tokens,
+                            chat_template_kwargs=dict(defaults.chat_template_kwargs))
+    prompt = PROMPT.format(question=question[-MAX_QUESTION_CHARS:], first=first, second=second)
+    parts: list[str] = []
+    async for event in backend.stream([{"role": "user", "content": prompt}], params):
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+        elif isinstance(event, ErrorEvent):
+            raise JudgeError(event.message)
+    return "".join(parts)
+
+
+async def judge_turns(
+    db: Database, config: PlaygroundConfig, pool: BackendPool, *, prompt_set: str | None = None,
+    limit: int | None = None, concurrency: int = 4,
+) -> JudgeRun:
+    """Judge every turn with two complete answers that this judge has not judged yet."""
+    if config.judge is None:
+        raise JudgeError(f"{config.source}: no 'judge' section (judge: {{model: NAME}})")
+    judge_model = config.judge.model
+    complete = (select(func.count(Response.id)).where(Response.turn_id == Turn.id, Response.status == "complete")
+                .scalar_subquery() == 2)
+    judged = exists().where(Judgement.turn_id == Turn.id, Judgement.judge_model == judge_model)
+    query = select(Turn.id, Turn.prompt).where(complete, ~judged).order_by(Turn.id)
+    if prompt_set:
+        query = query.where(Turn.prompt_set == prompt_set)
+    if limit:
+        query = query.limit(limit)
+    async with db.sessions() as session:
+        turns = (await session.exec(query)).all()
+    run = JudgeRun()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(turn_id: int, question: str) -> None:
+        async with db.sessions() as session:
+            answers = {r.side: r.text for r in (await session.exec(select(Response).where(Response.turn_id == turn_id))).all()}
+        async with gate:
+            try:
+                replies = [await _ask(pool, config, question, answers["a"], answers["b"]),
+                           await _ask(pool, config, question, answers["b"], answers["a"])]
+            except JudgeError as exc:
+                run.errors.append(f"turn {turn_id}: {exc}")
+                return
+        winner, first, second = combine(parse_verdict(replies[0]), parse_verdict(replies[1]))
+        async with db.transaction() as session:
+            session.add(Judgement(turn_id=turn_id, judge_model=judge_model, winner=winner, first=first,
+                                  second=second, replies=replies))
+        run.judged += 1
+        run.unreadable += winner is None
+
+    await asyncio.gather(*(one(turn_id, question) for turn_id, question in turns))
+    return run
