@@ -73,6 +73,9 @@ def test_shipped_default_names_real_models() -> None:
         ("http://127.0.0.1:8000/v1", "127.0.0.1:8000", "models[0].base_url: String should match"),
         ("model_b: local", "model_b: nowhere", "no model named 'nowhere'"),
         ("device: cpu", "device: cpu\n    colour: red", "models[1].colour: Extra inputs are not permitted"),
+        ("arena:", "judge: {model: oracle}\narena:", "judge.model: no model named 'oracle'"),
+        ("arena:", "judge: {model: served, max_tokens: 0}\narena:", "judge.max_tokens: Input should be greater"),
+        ("model_b: local}", "model_b: local, queue_overlap: 0}", "arena.queue_overlap: Input should be greater"),
     ],
 )
 def test_errors_name_file_field_and_problem(tmp_path: Path, old: str, new: str, expected: str) -> None:
