@@ -77,7 +77,7 @@ async def _rated_responses(db: Database, filters: Filters) -> AsyncIterator[Any]
         .order_by(Turn.conversation_id, Response.side, Rater.name, Turn.position)
         .execution_options(yield_per=BATCH)
     )
-    async with db.sessions() as session:
+    async with db.reading() as session:
         result = await session.stream(query)
         # Whole partitions: iterating row by row would cross into the driver's greenlet per row.
         async for partition in result.partitions(BATCH):
@@ -106,7 +106,7 @@ async def _votes(db: Database, filters: Filters) -> AsyncIterator[Any]:
         .order_by(Vote.created_at, Vote.id)
         .execution_options(yield_per=BATCH)
     )
-    async with db.sessions() as session:
+    async with db.reading() as session:
         result = await session.stream(query)
         # Whole partitions: iterating row by row would cross into the driver's greenlet per row.
         async for partition in result.partitions(BATCH):
@@ -137,10 +137,43 @@ async def _csv(db: Database, out: IO[str], filters: Filters) -> ExportCounts:
     return counts
 
 
+async def _earlier_turns(db: Database, conversation_id: str, side: str, last: int) -> list[tuple[int, str, str, str]]:
+    """(position, system prompt, prompt, answer) of one side's turns up to ``last``."""
+    query = (
+        select(Turn.position, Turn.system_prompt, Turn.prompt, Response.text)
+        .join(Response, Response.turn_id == Turn.id)
+        .where(Turn.conversation_id == conversation_id, Response.side == side, Turn.position <= last)
+        .order_by(Turn.position)
+    )
+    async with db.reading() as session:
+        return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
+
+
 async def _jsonl(db: Database, out: IO[str], filters: Filters) -> ExportCounts:
+    """One line per conversation side and rater: the transcript up to the last rated turn, with
+    the ratings per turn alongside (an unrated earlier turn is in the messages, as the model saw
+    it, and in ``turns`` with ``rated`` false)."""
     counts = ExportCounts()
     current: dict[str, Any] | None = None
     key: tuple[str, str, str] | None = None
+
+    async def flush() -> None:
+        if current is None:
+            return
+        positions = [t["turn"] - 1 for t in current["turns"]]
+        if positions != list(range(len(positions))):
+            # Unrated turns before a rated one: fetch them, so the transcript has the context the
+            # model had (rare: raters usually rate every turn, so this costs little).
+            rated = {t["turn"] - 1: t for t in current["turns"]}
+            rows = await _earlier_turns(db, current["conversation_id"], current["side"], max(positions))
+            current["messages"] = [{"role": "system", "content": rows[0][1]}] if rows and rows[0][1] else []
+            current["turns"] = []
+            for position, _, prompt, answer in rows:
+                current["messages"] += [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+                current["turns"].append(rated.get(position, {"turn": position + 1, "rated": False}))
+        out.write(_line(current))
+        counts.written += 1
+
     async for rows in _rated_responses(db, filters):
         for row in rows:
             # Positional unpacking: the fastest way through a million rows (same order as
@@ -149,9 +182,7 @@ async def _jsonl(db: Database, out: IO[str], filters: Filters) -> ExportCounts:
              tokens_per_s, _, turn_id, position, prompt, system_prompt, blind, category,
              conversation_id, mode, rater, winner) = row
             if key != (conversation_id, side, rater):
-                if current is not None:
-                    out.write(_line(current))
-                    counts.written += 1
+                await flush()
                 key = (conversation_id, side, rater)
                 current = {"messages": [], "conversation_id": conversation_id, "side": side, "model": model,
                            "mode": mode, "rater": rater, "turns": []}
@@ -160,13 +191,11 @@ async def _jsonl(db: Database, out: IO[str], filters: Filters) -> ExportCounts:
             assert current is not None
             current["messages"] += [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
             current["turns"].append({
-                "turn": position + 1, "turn_id": turn_id, "category": category, "status": status,
+                "turn": position + 1, "rated": True, "turn_id": turn_id, "category": category, "status": status,
                 "accuracy": accuracy, "fluency": fluency, "comment": comment, "winner": winner,
                 "blind": blind, "ttft_s": ttft_s, "tokens_per_s": tokens_per_s,
             })
-    if current is not None:
-        out.write(_line(current))
-        counts.written += 1
+    await flush()
     return counts
 
 

@@ -169,3 +169,43 @@ async def test_report_counts_automatic_checks_per_model_and_category(db: Databas
     assert checks["bad"]["all"]["wins"] == 0  # the answer only in its reasoning does not count
     only_math = (await build_report(db, Filters(categories=("math",))))["automatic_checks"]
     assert set(only_math["good"]) == {"math", "all"}
+
+
+async def test_jsonl_keeps_unrated_earlier_turns_as_context(db: Database) -> None:
+    ana = await add_rater(db, "ana", "pw-ana-123")
+    conversation = str(uuid.uuid4())
+    await ensure_conversation(db, conversation, ana.id, blind=False, model_a="alpha", model_b="beta")  # type: ignore[arg-type]
+    turns = []
+    for i in range(3):
+        turns.append(await save_turn(
+            db, conversation, prompt=f"q{i}", system_prompt="Sys.", settings={},
+            records={"a": record("a", "alpha", text=f"a{i}"), "b": record("b", "beta", text=f"b{i}")},
+            sampling={}, message_id=None,
+        ))
+    await submit_rating(db, ana.id, submission(turns[1].id, "model_a"))  # type: ignore[arg-type]  # only the middle turn
+    text, written, _ = await run_export(db, "jsonl")
+    lines = {line["side"]: line for line in map(json.loads, text.splitlines())}
+    assert written == 2
+    assert [m["content"] for m in lines["a"]["messages"]] == ["Sys.", "q0", "a0", "q1", "a1"]
+    assert [t["rated"] for t in lines["b"]["turns"]] == [False, True]
+    assert lines["b"]["turns"][1]["accuracy"] == 2 and lines["b"]["messages"][-1]["content"] == "b1"
+
+
+async def test_a_running_export_does_not_block_raters_saving(rated: Database) -> None:
+    import asyncio
+
+    from playground.export import _rated_responses
+
+    ben = await add_rater(rated, "carl", "pw-carl-123")
+    stream = _rated_responses(rated, Filters(blind_only=False))
+    first = await stream.__anext__()  # the export's read is open, mid-stream
+    assert len(first) == 8
+    try:
+        # A rater saves meanwhile: within a second, not after the 30 s busy timeout.
+        await asyncio.wait_for(
+            rated_conversation(rated, ben.id, ("alpha", "beta"), [("model_a", (3, 3), (3, 3))]),  # type: ignore[arg-type]
+            timeout=5,
+        )
+    finally:
+        await stream.aclose()
+    assert (await build_report(rated, Filters(raters=("carl",))))["votes"] == 1

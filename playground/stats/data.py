@@ -61,7 +61,7 @@ async def load_battles(db: Database, filters: Filters) -> list[tuple[str, str, s
         .where(and_(True, *vote_conditions(filters)))
         .order_by(Vote.created_at, Vote.id)
     )
-    async with db.sessions() as session:
+    async with db.reading() as session:
         return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
 
 
@@ -79,7 +79,7 @@ async def load_scores(db: Database, filters: Filters) -> list[tuple[str, str, in
         .join(Turn, Turn.id == Response.turn_id)
         .where(and_(True, *response_conditions(filters)))
     )
-    async with db.sessions() as session:
+    async with db.reading() as session:
         return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
 
 
@@ -99,7 +99,7 @@ async def load_timings(db: Database, filters: Filters) -> list[tuple[str, float 
         .join(Turn, Turn.id == Response.turn_id)
         .where(and_(True, *conditions))
     )
-    async with db.sessions() as session:
+    async with db.reading() as session:
         return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
 
 
@@ -121,7 +121,7 @@ async def load_set_answers(db: Database, filters: Filters) -> list[tuple[str, st
         .join(Turn, Turn.id == Response.turn_id)
         .where(and_(True, *conditions))
     )
-    async with db.sessions() as session:
+    async with db.reading() as session:
         return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
 
 
@@ -134,5 +134,5 @@ async def load_judge_pairs(db: Database, filters: Filters) -> list[tuple[str, st
         .join(Turn, Turn.id == Vote.turn_id)
         .where(Judgement.winner.is_not(None), and_(True, *vote_conditions(filters)))  # type: ignore[union-attr]
     )
-    async with db.sessions() as session:
+    async with db.reading() as session:
         return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]

@@ -60,6 +60,9 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+READ_ONLY_OPTION = "playground_read_only"
+
+
 def make_engine(url: str) -> AsyncEngine:
     if not is_sqlite(url):
         return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -80,7 +83,11 @@ def make_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front (no deadlocking lock upgrades); a session opened
+        # with Database.reading() only reads, from a WAL snapshot, and must not hold the lock
+        # while it streams an export for minutes.
+        deferred = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -120,6 +127,14 @@ class Database:
         async with self._write_lock:
             async with self.sessions() as session, session.begin():
                 yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only (reports, exports): on SQLite a deferred transaction that
+        neither takes nor waits for the write lock, so raters keep saving while it runs."""
+        async with self.sessions() as session:
+            await session.connection(execution_options={READ_ONLY_OPTION: True})
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
