@@ -14,24 +14,27 @@ import chainlit as cl
 from chainlit.input_widget import Slider, TextInput
 from chainlit.logger import logger
 from chainlit.types import ThreadDict
-from sqlmodel import select
 
 from playground.arena import Duel, TurnSettings
 from playground.backends.local_transformers import TransformersBackend
 from playground.backends.registry import BackendPool
+from playground.chat_flows import (
+    queue_scope,
+    run_set_item,
+    show_leaderboard,
+    show_next_queue_item,
+    start_prompt_set,
+)
 from playground.config import ConfigError, check_local_paths, load_config
-from playground.leaderboard import leaderboard
 from playground.panes import duel_props
-from playground.prompts import PromptItem, PromptSetError, available_sets, load_prompt_set, prompts_dir
+from playground.prompts import PromptItem, PromptSetError, available_sets
 from playground.rating_panel import rating_panel_props
 from playground.store.data_layer import PlaygroundDataLayer, element_id
 from playground.store.database import Database, DatabaseError
 from playground.store.migrate import check_at_head
-from playground.store.queue import next_for_rater, queue_progress
 from playground.store.raters import authenticate
 from playground.store.ratings import RatingRefused, ratings_of_turn, submit_rating
 from playground.store.records import ensure_conversation, load_conversation, record_of, save_turn
-from playground.store.tables import Response, Turn
 from playground.throttle import RedrawThrottle
 from playground.turn_checks import turn_checks
 
@@ -205,15 +208,15 @@ async def duel_turn(message: cl.Message) -> None:
     prompt = message.content.strip()
     word, _, rest = prompt.partition(" ")
     if message.command == LEADERBOARD or prompt.lower() == "/leaderboard":
-        await show_leaderboard()
+        await show_leaderboard(DB)
         return
     if message.command == QUEUE or word.lower() == "/queue":
         name = prompt if message.command == QUEUE else rest.strip()
-        cl.user_session.set("queue", {"set": _set_name_or_none(name)})
-        await show_next_queue_item()
+        cl.user_session.set("queue", {"set": queue_scope(name)})
+        await show_next_queue_item(DB, current_rater_id(), CONFIG.arena.queue_overlap)
         return
     if message.command == PROMPT_SET or word.lower() == "/set":
-        await start_prompt_set(prompt if message.command == PROMPT_SET else rest.strip())
+        await start_prompt_set(prompt if message.command == PROMPT_SET else rest.strip(), run_turn)
         return
     if not prompt:
         await cl.Message(content="Type a prompt first: nothing was sent to the models.").send()
@@ -307,86 +310,13 @@ async def run_turn(prompt: str, item: PromptItem | None = None, set_name: str | 
             await rating.send(for_id=message.id)
 
 
-def _set_name_or_none(text: str) -> str | None:
-    """A queue limited to one prompt set when its name is given, else every batch item."""
-    return text if text in {p.stem for p in prompts_dir().glob("*.yaml")} else None
-
-
-async def start_prompt_set(name: str) -> None:
-    try:
-        prompt_set = load_prompt_set(name or "?")
-    except PromptSetError:
-        known = ", ".join(s.name for s in available_sets())
-        await cl.Message(content=f"No prompt set {name!r}. Sets: {known}. Type e.g. `/set quick-20`.").send()
-        return
-    cl.user_session.set("stepping", {"set": prompt_set.name, "next": 0})
-    await run_set_item(prompt_set.name, 0)
-
-
-async def run_set_item(name: str, index: int) -> None:
-    prompt_set = load_prompt_set(name)
-    if index >= len(prompt_set.items):
-        await cl.Message(content=f"That was the last of the {len(prompt_set.items)} items of {name}.").send()
-        return
-    item = prompt_set.items[index]
-    document = f" (after a generated document of about {item.document.tokens:,} tokens)" if item.document else ""
-    await cl.Message(
-        content=f"**{name}** item {index + 1} of {len(prompt_set.items)} · `{item.id}` "
-        f"({item.category}, {item.difficulty}){document}:\n\n{item.question}",
-        author="Prompt set",
-    ).send()
-    await run_turn(item.chat()[-1]["content"], item=item, set_name=name)
-    await cl.Message(
-        content="", author="Prompt set",
-        actions=[cl.Action(name="next_item", payload={"set": name, "index": index + 1},
-                           label=f"Next item ({index + 2} of {len(prompt_set.items)})"
-                           if index + 1 < len(prompt_set.items) else "Done: no more items")],
-    ).send()
-
-
 @cl.action_callback("next_item")
 async def next_item(action: cl.Action) -> None:
     payload = action.payload if isinstance(action.payload, dict) else {}
     name, index = payload.get("set"), payload.get("index")
     if isinstance(name, str) and isinstance(index, int):
         await action.remove()
-        await run_set_item(name, index)
-
-
-async def show_next_queue_item() -> None:
-    """The next batch answer pair this rater should rate, blind, with the queue's progress."""
-    queue = cl.user_session.get("queue") or {"set": None}
-    rater_id, overlap = current_rater_id(), CONFIG.arena.queue_overlap
-    turn_id = await next_for_rater(DB, rater_id, queue["set"], overlap)
-    progress = await queue_progress(DB, rater_id, queue["set"], overlap)
-    scope = queue["set"] or "all sets"
-    status = (f"You rated {progress.rated_by_you} · {progress.fully_rated} of {progress.total} rated "
-              f"by {overlap} rater{'s' if overlap > 1 else ''} ({scope})")
-    if turn_id is None:
-        await cl.Message(content=f"Nothing left for you in the queue. {status}.", author="Queue").send()
-        return
-    async with DB.sessions() as session:
-        turn = await session.get(Turn, turn_id)
-        responses = {r.side: r for r in (await session.exec(select(Response).where(Response.turn_id == turn_id))).all()}
-    records = {side: record_of(responses[side]) for side in ("a", "b")}
-    question = turn.prompt if len(turn.prompt) <= 2000 else "… " + turn.prompt[-1000:]  # type: ignore[union-attr]
-    panes = cl.CustomElement(name="SideBySide", props=duel_props(records, blind=True), display="inline")
-    message = cl.Message(
-        content=f"**Queue** · {turn.prompt_set} · `{turn.item_id}` · {status}\n\n{question}",  # type: ignore[union-attr]
-        author="Queue", elements=[panes],
-    )
-    await message.send()
-    rating = cl.CustomElement(name="RatingPanel", props=rating_panel_props(turn_id), display="inline")
-    await rating.send(for_id=message.id)
-    cl.user_session.get("elements")[turn_id] = {"panes": panes, "rating": rating, "queue": True, "records": records}
-
-
-async def show_leaderboard() -> None:
-    user = cl.user_session.get("user")
-    admin = bool(user and user.metadata.get("admin"))
-    text, plots = await leaderboard(DB, admin=admin)
-    images = [cl.Image(name=title, content=png, mime="image/png", display="inline") for title, png in plots.items()]
-    await cl.Message(content=text, author="Leaderboard", elements=images).send()
+        await run_set_item(name, index, run_turn)
 
 
 def _sampling_dict(turn, side: str) -> dict:
@@ -426,7 +356,7 @@ async def rate(action: cl.Action) -> dict:
         shown["panes"].props = duel_props(shown["records"], blind=False)
         await _push(shown["panes"])
         if not stored.changed:
-            await show_next_queue_item()
+            await show_next_queue_item(DB, current_rater_id(), CONFIG.arena.queue_overlap)
         return {"ok": True, "message": acknowledged}
     duel: Duel | None = cl.user_session.get("duel")
     if duel is not None and duel.blind:

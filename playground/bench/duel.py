@@ -23,7 +23,7 @@ from playground.arena import Contender, Duel, TurnSettings
 from playground.backends.local_transformers import TransformersBackend
 from playground.backends.registry import BackendPool
 from playground.config import PlaygroundConfig
-from playground.events import Done, SamplingParams, TextDelta
+from playground.events import Done, TextDelta
 from playground.generation import Generation
 from playground.panes import duel_props
 from playground.throttle import RedrawThrottle

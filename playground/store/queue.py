@@ -144,3 +144,15 @@ async def queue_progress(db: Database, rater_id: int, prompt_set: str | None, ov
         fully = (await session.exec(base.where(*_in_set(prompt_set), votes >= overlap))).one()
         mine = (await session.exec(base.where(*_in_set(prompt_set), my_vote))).one()
     return QueueProgress(rated_by_you=mine, fully_rated=fully, total=total)
+
+
+async def queued_turn(db: Database, turn_id: int) -> tuple[Turn, dict[str, GenerationRecord]]:
+    """A batch turn and its two answers as generation records (to draw its panes)."""
+    from playground.store.records import record_of
+
+    async with db.sessions() as session:
+        turn = await session.get(Turn, turn_id)
+        responses = (await session.exec(select(Response).where(Response.turn_id == turn_id))).all()
+    if turn is None:
+        raise LookupError(f"no turn {turn_id}")
+    return turn, {r.side: record_of(r) for r in responses}

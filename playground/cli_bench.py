@@ -1,0 +1,70 @@
+"""``playground bench ...``: benchmarks that print JSON figures."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from playground.cli_support import err, print_figures
+
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print JSON figures.")
+
+
+@bench_app.command("duel")
+def bench_duel(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    max_tokens: int = typer.Option(128, help="tokens per answer"),
+) -> None:
+    """Paired turns against the demo backends: fan-out ratio, event-loop lag, UI redraw rate."""
+    from playground.bench.duel import bench_duel as run
+    from playground.demo_stack import demo_backends
+
+    with demo_backends(err) as config:
+        result = asyncio.run(run(config, max_tokens=max_tokens))
+    print_figures(result, as_json)
+
+
+@bench_app.command("batch")
+def bench_batch(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    items: int = typer.Option(32, help="items per concurrency level"),
+    max_tokens: int = typer.Option(64, help="tokens per answer"),
+) -> None:
+    """Items per second at concurrency 1, 4 and 16 against the demo vLLM server (started if none runs)."""
+    from playground.bench.batch import bench_batch as run
+    from playground.demo_stack import demo_backends
+
+    with demo_backends(err) as config:
+        result = asyncio.run(run(config, items=items, max_tokens=max_tokens))
+    print_figures(result, as_json)
+
+
+@bench_app.command("store")
+def bench_store(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    postgres_url: str = typer.Option(
+        None, help="an EMPTY scratch PostgreSQL database to use (default: start a server on loopback)"
+    ),
+    writers: int = typer.Option(50, help="raters submitting at once"),
+    per_writer: int = typer.Option(20, help="ratings each"),
+) -> None:
+    """Concurrent rating writes on SQLite and PostgreSQL: ratings/s and ratings lost (must be 0)."""
+    from playground.bench.store import bench_store as run
+
+    result = asyncio.run(run(postgres_url, writers=writers, per_writer=per_writer))
+    print_figures(result, as_json)
+
+
+@bench_app.command("stats")
+def bench_stats(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    votes: int = typer.Option(1_000_000, help="synthetic votes for the Bradley-Terry fit"),
+    models: int = typer.Option(20, help="models they are spread over"),
+    export_votes: int = typer.Option(1_000_000, help="of those, how many are stored and exported"),
+) -> None:
+    """Bradley-Terry with 100 bootstrap rounds on 1M votes, export speed, peak memory."""
+    from playground.bench.stats import run_stats_bench
+
+    result = asyncio.run(run_stats_bench(votes=votes, models=models, export_votes=min(export_votes, votes)))
+    print_figures(result, as_json)

@@ -1,0 +1,265 @@
+"""Commands that evaluate: prompt sets, batch runs, the judge, the automatic check, the report
+and the exports (added to the top level of ``playground``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from playground.cli_support import check_database, err, run_async
+from playground.config import ConfigError, check_local_paths, load_config
+
+evaluation = typer.Typer()
+
+
+def _filters(models: str | None, raters: str | None, categories: str | None, since: str | None,
+             until: str | None, all_votes: bool):
+    from datetime import datetime, timezone
+
+    from playground.stats.data import Filters
+
+    def when(text: str | None, option: str) -> datetime | None:
+        if not text:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            err.print(f"[red]{option}: not a date or time: {text!r} (e.g. 2026-11-01 or 2026-11-01T12:00)[/]")
+            raise typer.Exit(2)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+    split = lambda text: tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()  # noqa: E731
+    return Filters(models=split(models), raters=split(raters), categories=split(categories), since=when(since, "--since"),
+                   until=when(until, "--until"), blind_only=not all_votes)
+
+
+MODELS_OPT = typer.Option(None, "--models", help="comma-separated: only battles between these")
+RATERS_OPT = typer.Option(None, "--raters", help="comma-separated rater names")
+CATEGORIES_OPT = typer.Option(None, "--categories", help="comma-separated prompt-set categories")
+SINCE_OPT = typer.Option(None, "--since", help="ISO date or time (UTC unless given)")
+UNTIL_OPT = typer.Option(None, "--until", help="ISO date or time (UTC unless given)")
+ALL_VOTES_OPT = typer.Option(False, "--all-votes", help="include votes cast after the names were shown")
+
+
+@evaluation.command()
+def report(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    html: Path = typer.Option(None, "--html", help="also write a self-contained HTML page with the plots"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing --html file"),
+    rounds: int = typer.Option(100, "--bootstrap-rounds", min=100, help="bootstrap rounds of the intervals"),
+    models: str = MODELS_OPT, raters: str = RATERS_OPT, categories: str = CATEGORIES_OPT,
+    since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT,
+) -> None:
+    """The leaderboard: Bradley-Terry ratings, win rates, scores, position bias, agreement, latency."""
+    from playground.stats.report import collect, print_report, summarize
+    from playground.store.database import Database
+
+    if html is not None and html.exists() and not force:
+        err.print(f"[red]{html} exists: not overwritten (add --force)[/]")
+        raise typer.Exit(2)
+    filters = _filters(models, raters, categories, since, until, all_votes)
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = Database.from_env()
+        try:
+            await check_database(db)
+            return await collect(db, filters)
+        finally:
+            await db.dispose()
+
+    data = run_async(run())
+    result = summarize(data, bootstrap_rounds=rounds, per_rater=True)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        print_report(result, Console())
+    if html is not None:
+        from playground.stats.html_page import render_html
+        from playground.stats.plots import all_plots
+
+        plots = all_plots(data, result)
+        html.write_text(render_html(result, plots), encoding="utf-8")
+        err.print(f"report with {len(plots)} plots -> {html}")
+
+
+@evaluation.command("export")
+def export_command(
+    fmt: str = typer.Option(..., "--format", help="jsonl | csv | dpo | fastchat"),
+    out: Path = typer.Option(None, "--out", help="file to write (default: standard output)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing --out file"),
+    models: str = MODELS_OPT, raters: str = RATERS_OPT, categories: str = CATEGORIES_OPT,
+    since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT,
+) -> None:
+    """Rated transcripts (jsonl), rated responses (csv), preference pairs (dpo), battles (fastchat)."""
+    from playground.export import FORMATS, export
+    from playground.store.database import Database
+
+    if fmt not in FORMATS:
+        err.print(f"[red]--format: {fmt!r} is not one of {', '.join(FORMATS)}[/]")
+        raise typer.Exit(2)
+    if out is not None and out.exists() and not force:
+        err.print(f"[red]{out} exists: not overwritten (add --force)[/]")
+        raise typer.Exit(2)
+    filters = _filters(models, raters, categories, since, until, all_votes)
+
+    async def run(stream):  # type: ignore[no-untyped-def]
+        db = Database.from_env()
+        try:
+            await check_database(db)
+            return await export(db, fmt, stream, filters)
+        finally:
+            await db.dispose()
+
+    if out is None:
+        counts = run_async(run(sys.stdout))
+    else:
+        with out.open("w", encoding="utf-8", newline="") as stream:
+            counts = run_async(run(stream))
+    err.print(f"{fmt}: wrote {counts.written}, skipped {counts.skipped}" + (f" -> {out}" if out else ""))
+
+
+@evaluation.command()
+def batch(
+    prompt_set: str = typer.Argument(..., help="a set in prompts/ (e.g. quick-20) or a YAML file"),
+    models: tuple[str, str] | None = typer.Option(None, "--models", help="two model names (default: the arena's)"),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="items in flight at once"),
+    limit: int = typer.Option(None, "--limit", min=1, help="run at most this many of the items not done yet"),
+    max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="override the models' max_tokens"),
+    temperature: float = typer.Option(None, "--temperature", min=0.0, max=2.0, help="override the models' temperature"),
+    config_file: Path = typer.Option(None, "--config", help="default: $PLAYGROUND_CONFIG or playground.yaml"),
+) -> None:
+    """Run a prompt set through two models and store the answers for the rating queue.
+
+    Items already answered by the same two models are skipped, so an interrupted run goes on
+    where it stopped; an item that fails is reported and the run goes on.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from playground.arena import TurnSettings
+    from playground.backends.registry import BackendPool
+    from playground.batch import run_batch
+    from playground.prompts import PromptSetError, load_prompt_set
+    from playground.store.database import Database
+
+    try:
+        config = load_config(config_file)
+        chosen = (config.arena.model_a, config.arena.model_b) if not models or models[0] is None else models
+        for name in chosen:
+            config.model(name)
+        check_local_paths(config, list(chosen))
+        items = load_prompt_set(prompt_set)
+    except (ConfigError, PromptSetError) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    except KeyError as exc:
+        err.print(f"[red]--models: no model named {exc} in {config.source} (known: {', '.join(config.model_names())})[/]")
+        raise typer.Exit(2) from None
+    settings = TurnSettings(temperature=temperature, max_tokens=max_tokens)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err)
+    task = progress.add_task(f"{items.name}: {chosen[0]} vs {chosen[1]}", total=None)
+
+    def started(count: int) -> None:
+        progress.update(task, total=count)
+
+    def ended(outcome) -> None:  # type: ignore[no-untyped-def]
+        progress.advance(task)
+        for problem in outcome.problems:
+            progress.console.print(f"[red]item {outcome.item_id}: {problem}[/]")
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = Database.from_env()
+        pool = BackendPool(config)
+        try:
+            await check_database(db)
+            return await run_batch(db, config, pool, items, chosen, concurrency=concurrency, settings=settings,
+                                   limit=limit, on_start=started, on_item=ended)
+        finally:
+            await db.dispose()
+
+    try:
+        with progress:
+            result = run_async(run())
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted: finished items are stored; run the same command again to go on[/]")
+        raise typer.Exit(130) from None
+    err.print(f"{result.prompt_set}: {result.done} done, {len(result.failed)} failed, "
+              f"{result.skipped} skipped (done before) of {result.total} items")
+    if result.failed:
+        err.print("failed: " + ", ".join(o.item_id for o in result.failed) + " (run again to retry them)")
+        raise typer.Exit(1)
+
+
+@evaluation.command()
+def judge(
+    prompt_set: str = typer.Option(None, "--set", help="only turns from this prompt set"),
+    limit: int = typer.Option(None, "--limit", min=1, help="judge at most this many turns"),
+    concurrency: int = typer.Option(4, "--concurrency", min=1),
+    config_file: Path = typer.Option(None, "--config", help="default: $PLAYGROUND_CONFIG or playground.yaml"),
+) -> None:
+    """The configured LLM judge compares the two answers of every stored turn it has not judged,
+    twice (sides swapped); `playground report` then shows how often it agrees with the raters."""
+    from playground.backends.registry import BackendPool
+    from playground.judge import JudgeError, judge_turns
+    from playground.store.database import Database
+
+    try:
+        config = load_config(config_file)
+        if config.judge is not None:
+            check_local_paths(config, [config.judge.model])
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = Database.from_env()
+        try:
+            await check_database(db)
+            return await judge_turns(db, config, BackendPool(config), prompt_set=prompt_set, limit=limit,
+                                     concurrency=concurrency)
+        finally:
+            await db.dispose()
+
+    try:
+        result = run_async(run())
+    except JudgeError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    for problem in result.errors:
+        err.print(f"[red]{problem}[/]")
+    err.print(f"judged {result.judged} turns ({result.unreadable} with replies that name no verdict), "
+              f"{len(result.errors)} failed")
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@evaluation.command()
+def check(
+    answer: str = typer.Argument(..., help="the answer to check (<think> blocks are ignored)"),
+    reference: list[str] = typer.Option(..., "--reference", help="a reference answer (repeat for several)"),
+) -> None:
+    """Does ANSWER contain the reference answer? Prints `match` (exit 0) or `no match` (exit 1)."""
+    from playground.checks import matches_any
+
+    found = matches_any(answer, reference)
+    typer.echo("match" if found else "no match")
+    raise typer.Exit(0 if found else 1)
+
+
+@evaluation.command("prompt-sets")
+def prompt_sets() -> None:
+    """List the prompt sets in prompts/ (PLAYGROUND_PROMPTS for another folder), checking each."""
+    from playground.prompts import PromptSetError, available_sets
+
+    try:
+        sets = available_sets()
+    except PromptSetError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    for prompt_set in sets:
+        categories = sorted({item.category for item in prompt_set.items})
+        typer.echo(f"{prompt_set.name}: {len(prompt_set.items)} items ({', '.join(categories)})")
