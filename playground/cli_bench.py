@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import typer
 
 from playground.cli_support import err, print_figures
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print JSON figures.")
+
+
+def _on_demo_backends(run: Any, as_json: bool, **options: Any) -> None:
+    """Run a benchmark against the demo backends (started if not running, stopped after)."""
+    from playground.demo_stack import demo_backends
+
+    with demo_backends(err) as config:
+        result = asyncio.run(run(config, **options))
+    print_figures(result, as_json)
 
 
 @bench_app.command("duel")
@@ -18,11 +28,8 @@ def bench_duel(
 ) -> None:
     """Paired turns against the demo backends: fan-out ratio, event-loop lag, UI redraw rate."""
     from playground.bench.duel import bench_duel as run
-    from playground.demo_stack import demo_backends
 
-    with demo_backends(err) as config:
-        result = asyncio.run(run(config, max_tokens=max_tokens))
-    print_figures(result, as_json)
+    _on_demo_backends(run, as_json, max_tokens=max_tokens)
 
 
 @bench_app.command("batch")
@@ -33,11 +40,8 @@ def bench_batch(
 ) -> None:
     """Items per second at concurrency 1, 4 and 16 against the demo vLLM server (started if none runs)."""
     from playground.bench.batch import bench_batch as run
-    from playground.demo_stack import demo_backends
 
-    with demo_backends(err) as config:
-        result = asyncio.run(run(config, items=items, max_tokens=max_tokens))
-    print_figures(result, as_json)
+    _on_demo_backends(run, as_json, items=items, max_tokens=max_tokens)
 
 
 @bench_app.command("store")

@@ -83,17 +83,16 @@ async def load_scores(db: Database, filters: Filters) -> list[tuple[str, str, in
         return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
 
 
+def _answer_conditions(filters: Filters) -> list[Any]:
+    """Filters that apply to answers whether rated or not: no raters, no blind-only, answer time."""
+    return _conditions(Filters(models=filters.models, categories=filters.categories, since=filters.since,
+                               until=filters.until, blind_only=False),
+                       blind=None, models=(Response.model,), created=Response.created_at)
+
+
 async def load_timings(db: Database, filters: Filters) -> list[tuple[str, float | None, float | None, float | None]]:
     """(model, ttft, tpot, tokens/s) of complete answers (rated or not; raters do not apply)."""
-    conditions: list[Any] = [Response.status == "complete"]
-    if filters.categories:
-        conditions.append(Turn.category.in_(filters.categories))  # type: ignore[union-attr]
-    if filters.models:
-        conditions.append(Response.model.in_(filters.models))  # type: ignore[attr-defined]
-    if filters.since:
-        conditions.append(Response.created_at >= filters.since)
-    if filters.until:
-        conditions.append(Response.created_at <= filters.until)
+    conditions = [Response.status == "complete", *_answer_conditions(filters)]
     query = (
         select(Response.model, Response.ttft_s, Response.tpot_s, Response.tokens_per_s)
         .join(Turn, Turn.id == Response.turn_id)
@@ -107,15 +106,7 @@ async def load_timings(db: Database, filters: Filters) -> list[tuple[str, float 
 async def load_set_answers(db: Database, filters: Filters) -> list[tuple[str, str | None, str, str, str]]:
     """(model, category, prompt set, item id, text) of answers to prompt-set items (rated or not:
     the automatic checks need no rater), complete or failed, not stopped."""
-    conditions: list[Any] = [Turn.prompt_set.is_not(None), Response.status != "stopped"]  # type: ignore[union-attr]
-    if filters.models:
-        conditions.append(Response.model.in_(filters.models))  # type: ignore[attr-defined]
-    if filters.categories:
-        conditions.append(Turn.category.in_(filters.categories))  # type: ignore[union-attr]
-    if filters.since:
-        conditions.append(Response.created_at >= filters.since)
-    if filters.until:
-        conditions.append(Response.created_at <= filters.until)
+    conditions = [Turn.prompt_set.is_not(None), Response.status != "stopped", *_answer_conditions(filters)]  # type: ignore[union-attr]
     query = (
         select(Response.model, Turn.category, Turn.prompt_set, Turn.item_id, Response.text)
         .join(Turn, Turn.id == Response.turn_id)
