@@ -154,16 +154,21 @@ def config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE))
 
 
-def load_config(path: Path | str | None = None) -> PlaygroundConfig:
-    path = Path(path) if path is not None else config_path()
+def read_yaml(path: Path, error: type[ValueError], missing: str) -> Any:
+    """A YAML file's data; a missing or unparsable file raises ``error`` naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found (set {CONFIG_ENV} to another)") from None
+        raise error(f"{path}: {missing}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise error(f"{path}: not valid YAML: {exc}") from None
+
+
+def load_config(path: Path | str | None = None) -> PlaygroundConfig:
+    path = Path(path) if path is not None else config_path()
+    data = read_yaml(path, ConfigError, f"config file not found (set {CONFIG_ENV} to another)")
     return parse_config(data, path)
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from playground.config import read_yaml
 from playground.haystack import HaystackSpec
 
 PROMPTS_ENV = "PLAYGROUND_PROMPTS"
@@ -186,9 +186,10 @@ def parse_prompt_set(data: Any, source: Path | str) -> PromptSet:
         raise PromptSetError("\n".join(dict.fromkeys(lines))) from None
 
 
+# The "type" tags of the constraints: pydantic puts the tag in an error's location, which the
+# message leaves out (the index already says which constraint).
 _CONSTRAINT_TYPES = {
-    "max_words", "min_words", "max_chars", "bullet_count", "json", "language", "must_include",
-    "must_not_include", "lowercase", "ends_with",
+    get_args(kind.model_fields["type"].annotation)[0] for kind in get_args(get_args(Constraint)[0])
 }
 
 
@@ -201,15 +202,8 @@ def load_prompt_set(name_or_path: str | Path) -> PromptSet:
     path = Path(name_or_path)
     if not path.suffix:
         path = prompts_dir() / f"{name_or_path}.yaml"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        known = ", ".join(sorted(p.stem for p in prompts_dir().glob("*.yaml"))) or "none"
-        raise PromptSetError(f"{path}: no such prompt set (sets in {prompts_dir()}: {known})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PromptSetError(f"{path}: not valid YAML: {exc}") from None
+    known = ", ".join(sorted(p.stem for p in prompts_dir().glob("*.yaml"))) or "none"
+    data = read_yaml(path, PromptSetError, f"no such prompt set (sets in {prompts_dir()}: {known})")
     return parse_prompt_set(data, path)
 
 

@@ -29,10 +29,6 @@ def prompt_item(prompt_set: str, item_id: str) -> PromptItem | None:
         return None
 
 
-def _item(prompt_set: str, item_id: str) -> PromptItem | None:
-    return prompt_item(prompt_set, item_id)
-
-
 async def turn_checks(db: Database, turn_id: int) -> dict[str, str] | None:
     """Per side, one line saying what the automatic checks found; None for a typed prompt."""
     async with db.sessions() as session:
@@ -40,7 +36,7 @@ async def turn_checks(db: Database, turn_id: int) -> dict[str, str] | None:
         if turn is None or turn.prompt_set is None or turn.item_id is None:
             return None
         responses = (await session.exec(select(Response).where(Response.turn_id == turn_id))).all()
-    item = _item(turn.prompt_set, turn.item_id)
+    item = prompt_item(turn.prompt_set, turn.item_id)
     if item is None:
         return None
     lines = {r.side: verdict(r.text, item.references, item.constraints) for r in responses}

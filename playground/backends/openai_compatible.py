@@ -20,7 +20,6 @@ from playground.events import (
     FinishReason,
     ReasoningDelta,
     SamplingParams,
-    TextDelta,
 )
 from playground.reasoning import ThinkSplitter
 
