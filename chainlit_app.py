@@ -15,28 +15,28 @@ from chainlit.input_widget import Slider, TextInput
 from chainlit.logger import logger
 from chainlit.types import ThreadDict
 
-from playground.arena import Duel, TurnSettings
+from playground.arena.duel import Duel, TurnSettings
 from playground.backends.local_transformers import TransformersBackend
 from playground.backends.registry import BackendPool
-from playground.chat_flows import (
+from playground.ui.flows import (
     queue_scope,
     run_set_item,
     show_leaderboard,
     show_next_queue_item,
     start_prompt_set,
 )
-from playground.config import ConfigError, check_local_paths, load_config
-from playground.panes import duel_props
-from playground.prompts import PromptItem, PromptSetError, available_sets
-from playground.rating_panel import rating_panel_props
-from playground.store.data_layer import PlaygroundDataLayer, element_id
+from playground.core.config import ConfigError, check_local_paths, load_config
+from playground.ui.panes import duel_props
+from playground.evalsets.prompt_sets import PromptItem, PromptSetError, available_sets
+from playground.ui.rating_panel import rating_panel_props
+from playground.ui.data_layer import PlaygroundDataLayer, element_id
 from playground.store.database import Database, DatabaseError
 from playground.store.migrate import check_at_head
 from playground.store.raters import authenticate
 from playground.store.ratings import RatingRefused, ratings_of_turn, submit_rating
 from playground.store.records import ensure_conversation, load_conversation, record_of, save_turn
-from playground.throttle import RedrawThrottle
-from playground.turn_checks import turn_checks
+from playground.ui.throttle import RedrawThrottle
+from playground.ui.turn_checks import turn_checks
 
 
 async def _check_database() -> None:

@@ -17,14 +17,22 @@ import yaml
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub, ever
 
-from playground.config import PlaygroundConfig, load_config  # noqa: E402
-from playground.demo_models import build_demo_models  # noqa: E402
+from playground.core.config import PlaygroundConfig, load_config  # noqa: E402
+from playground.devtools.demo_models import build_demo_models  # noqa: E402
 from playground.store.database import Database  # noqa: E402
 from playground.store.migrate import upgrade  # noqa: E402
-from playground.store.postgres_server import PostgresServer  # noqa: E402
-from playground.vllm_server import VLLMServer  # noqa: E402
+from playground.devtools.postgres_server import PostgresServer  # noqa: E402
+from playground.devtools.vllm_server import VLLMServer  # noqa: E402
 
 VLLM_SERVED_NAME = "demo-a"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test that needs the vLLM server, directly or through another fixture, is a vllm test:
+    # `-m "not vllm"` must never start it.
+    for item in items:
+        if "vllm_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.vllm)
 
 
 def free_port() -> int:
@@ -121,7 +129,7 @@ def postgres() -> Iterator[PostgresServer]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database of each kind, new for every test."""
     if request.param == "sqlite":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from playground.generation import GenerationRecord
+from playground.core.generation import GenerationRecord
 from playground.store.database import Database
 from playground.store.raters import add_rater
 from playground.store.records import ensure_conversation, save_turn

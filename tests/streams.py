@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from playground.backends.base import Backend
-from playground.events import ChatMessage, ReasoningDelta, SamplingParams, TextDelta
+from playground.core.events import ChatMessage, ReasoningDelta, SamplingParams, TextDelta
 
 
 async def read_then_close(backend: Backend, messages: list[ChatMessage], pieces: int = 3) -> None:

@@ -16,7 +16,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from playground.vllm_server import PROJECT_ROOT, VLLMServer
+from playground.devtools.vllm_server import VLLMServer
+
+from .paths import PROJECT_ROOT
 
 from .conftest import free_port, local_model_entry, vllm_model_entry, write_config
 
@@ -398,7 +400,8 @@ def store_synthetic_votes(db_url: str) -> None:
 
     import numpy as np
 
-    from playground.stats.synthetic import simulate_battles, store_battles, true_ratings
+    from playground.devtools.synthetic_store import store_battles
+    from playground.stats.synthetic import simulate_battles, true_ratings
     from playground.store.database import Database
 
     async def fill() -> None:

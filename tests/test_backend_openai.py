@@ -9,9 +9,9 @@ import pytest
 
 from playground.backends.openai_compatible import OpenAICompatibleBackend, _reasoning_of
 from playground.backends.registry import BackendPool
-from playground.config import PlaygroundConfig
-from playground.events import Done, ErrorEvent, ReasoningDelta, SamplingParams, TextDelta
-from playground.vllm_server import VLLMServer
+from playground.core.config import PlaygroundConfig
+from playground.core.events import Done, ErrorEvent, ReasoningDelta, SamplingParams, TextDelta
+from playground.devtools.vllm_server import VLLMServer
 
 from .sockets import connections_to
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from playground.backends.local_transformers import TransformersBackend
 from playground.backends.registry import BackendPool
-from playground.config import PlaygroundConfig, TransformersModel
-from playground.events import Done, ErrorEvent, SamplingParams, TextDelta
+from playground.core.config import PlaygroundConfig, TransformersModel
+from playground.core.events import Done, ErrorEvent, SamplingParams, TextDelta
 
 from .streams import read_then_close
 

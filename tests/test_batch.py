@@ -13,15 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from playground.arena import TurnSettings
+from playground.arena.duel import TurnSettings
 from playground.backends.registry import BackendPool
-from playground.batch import run_batch
-from playground.config import load_config
-from playground.prompts import load_prompt_set
+from playground.arena.batch import run_batch
+from playground.core.config import load_config
+from playground.evalsets.prompt_sets import load_prompt_set
 from playground.store.database import Database
 from playground.store.migrate import upgrade
 from playground.store.queue import done_items
-from playground.vllm_server import PROJECT_ROOT, VLLMServer
+from playground.devtools.vllm_server import VLLMServer
+
+from .paths import PROJECT_ROOT
 
 from .conftest import local_model_entry, vllm_model_entry, write_config
 
@@ -130,7 +132,7 @@ def test_an_interrupted_run_goes_on_where_it_stopped(batch_config: Path, tmp_pat
 
 
 async def test_bench_batch_measures_each_concurrency(batch_config: Path) -> None:
-    from playground.bench.batch import bench_batch
+    from playground.devtools.bench.batch import bench_batch
 
     figures = await bench_batch(load_config(batch_config), levels=(1, 4), items=4, max_tokens=8)
     assert figures["failed_c1"] == figures["failed_c4"] == 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from playground.checks import check_constraints, contains_reference, numbers_in
-from playground.prompts import PromptItem
+from playground.evalsets.checks import check_constraints, contains_reference, numbers_in
+from playground.evalsets.prompt_sets import PromptItem
 
 CASES = [
     # (answer, reference, expected)
@@ -80,7 +80,7 @@ def test_json_and_chinese_constraints() -> None:
 
 
 def test_verdict_sums_up_for_a_person() -> None:
-    from playground.checks import verdict
+    from playground.evalsets.checks import verdict
 
     constraints = item(constraints=[{"type": "max_words", "value": 3}, {"type": "lowercase"}]).constraints
     assert verdict("<think>x</think>It is 42.", ["42"], []) == "✓ contains the reference answer"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from playground.stats.synthetic import simulate_battles, store_battles, true_ratings
+from playground.devtools.synthetic_store import store_battles
+from playground.stats.synthetic import simulate_battles, true_ratings
 from playground.store.database import Database
 from playground.store.migrate import upgrade
 

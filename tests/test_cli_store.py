@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from playground.store.migrate import head_revision
-from playground.store.postgres_server import PostgresServer
-from playground.vllm_server import PROJECT_ROOT
+from playground.devtools.postgres_server import PostgresServer
+from .paths import PROJECT_ROOT
 
 
 def playground(*args: str, db_url: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from playground.config import ConfigError, check_local_paths, load_config
-from playground.vllm_server import PROJECT_ROOT
+from playground.core.config import ConfigError, check_local_paths, load_config
+from .paths import PROJECT_ROOT
 
 GOOD = """
 models:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import chainlit as cl
 from chainlit.types import Pagination, ThreadFilter
 
-from playground.store.data_layer import PlaygroundDataLayer, element_id
+from playground.ui.data_layer import PlaygroundDataLayer, element_id
 from playground.store.database import Database
 from playground.store.ratings import submit_rating
 from playground.store.records import save_turn

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from playground.arena import Duel, TurnSettings
+from playground.arena.duel import Duel, TurnSettings
 from playground.backends.registry import BackendPool
-from playground.config import PlaygroundConfig
-from playground.events import Done, ReasoningDelta, TextDelta
-from playground.vllm_server import VLLMServer
+from playground.core.config import PlaygroundConfig
+from playground.core.events import Done, ReasoningDelta, TextDelta
+from playground.devtools.vllm_server import VLLMServer
 
 from .sockets import connections_to
 from .vllm_metrics import wait_until_idle

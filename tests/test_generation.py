@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from playground.events import Done, ErrorEvent, ReasoningDelta, TextDelta
-from playground.generation import Generation
+from playground.core.events import Done, ErrorEvent, ReasoningDelta, TextDelta
+from playground.core.generation import Generation
 
 
 def test_ttft_tpot_itl_throughput() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from playground.backends.registry import BackendPool
-from playground.config import load_config
-from playground.judge import combine, judge_turns, parse_verdict
-from playground.stats.data import Filters
+from playground.core.config import load_config
+from playground.arena.judge import combine, judge_turns, parse_verdict
+from playground.store.report_queries import Filters
 from playground.stats.report import build_report
 from playground.stats.summaries import judge_agreement
 from playground.store.database import Database
@@ -19,7 +19,7 @@ from playground.store.queue import batch_rater_id, next_for_rater, store_batch_t
 from playground.store.raters import add_rater
 from playground.store.ratings import submit_rating
 from playground.store.tables import Judgement
-from playground.vllm_server import VLLMServer
+from playground.devtools.vllm_server import VLLMServer
 
 from .conftest import local_model_entry, vllm_model_entry, write_config
 from .store_helpers import record, submission

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from playground.events import Done, ReasoningDelta, TextDelta
-from playground.generation import Generation
-from playground.panes import duel_props
+from playground.core.events import Done, ReasoningDelta, TextDelta
+from playground.core.generation import Generation
+from playground.ui.panes import duel_props
 
 
 def finished(side: str, model: str, text: str) -> Generation:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from playground.checks import matches_any
-from playground.prompts import PromptSetError, available_sets, load_prompt_set
+from playground.evalsets.checks import matches_any
+from playground.evalsets.prompt_sets import PromptSetError, available_sets, load_prompt_set
 
 QUICK_20 = {
     "math_01": "42", "math_02": "63", "math_03": "56", "math_04": "1368", "math_05": "400", "math_06": "30",

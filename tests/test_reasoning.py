@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from playground.events import ReasoningDelta, TextDelta
-from playground.reasoning import ThinkSplitter
+from playground.core.events import ReasoningDelta, TextDelta
+from playground.core.reasoning import ThinkSplitter
 
 
 def split(chunks: list[str], starts_in_reasoning: bool = False) -> tuple[str, str]:

@@ -11,10 +11,11 @@ import uuid
 import numpy as np
 import pytest
 
-from playground.export import CSV_COLUMNS, FORMATS, export
-from playground.stats.data import Filters
+from playground.output.export import CSV_COLUMNS, FORMATS, export
+from playground.store.report_queries import Filters
 from playground.stats.report import build_report, collect, summarize
-from playground.stats.synthetic import simulate_battles, store_battles, true_ratings
+from playground.devtools.synthetic_store import store_battles
+from playground.stats.synthetic import simulate_battles, true_ratings
 from playground.store.database import Database
 from playground.store.raters import add_rater
 from playground.store.ratings import submit_rating
@@ -151,7 +152,7 @@ async def test_synthetic_votes_stored_in_bulk_rank_as_simulated(db: Database) ->
 
 
 async def test_report_counts_automatic_checks_per_model_and_category(db: Database) -> None:
-    from playground.prompts import load_prompt_set
+    from playground.evalsets.prompt_sets import load_prompt_set
     from playground.store.queue import batch_rater_id, store_batch_turn
 
     owner = await batch_rater_id(db)
@@ -194,7 +195,7 @@ async def test_jsonl_keeps_unrated_earlier_turns_as_context(db: Database) -> Non
 async def test_a_running_export_does_not_block_raters_saving(rated: Database) -> None:
     import asyncio
 
-    from playground.export import _rated_responses
+    from playground.output.export import _rated_responses
 
     ben = await add_rater(rated, "carl", "pw-carl-123")
     stream = _rated_responses(rated, Filters(blind_only=False))

@@ -10,7 +10,7 @@ import statsmodels.api as sm
 
 from playground.stats.bradley_terry import SCALE, bradley_terry, count_battles, online_elo
 from playground.stats.report import NO_CATEGORY, ReportData, summarize
-from playground.stats.data import Filters
+from playground.store.report_queries import Filters
 from playground.stats.summaries import (
     agreement,
     agreement_by_rater_pair,

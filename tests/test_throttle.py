@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from playground.throttle import REDRAW_INTERVAL_S, RedrawThrottle
+from playground.ui.throttle import REDRAW_INTERVAL_S, RedrawThrottle
 
 
 async def test_fast_stream_is_merged_and_final_state_drawn() -> None:

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from playground.vllm_server import VLLMServer
+from playground.devtools.vllm_server import VLLMServer
 
 
 def metric(server: VLLMServer, name: str, **labels: str) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from playground.events import BackendEvent, ChatMessage, SamplingParams
+from playground.core.events import BackendEvent, ChatMessage, SamplingParams
 
 
 class Backend(Protocol):

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from playground.config import TransformersModel
-from playground.events import (
+from playground.core.config import TransformersModel
+from playground.core.events import (
     BackendEvent,
     ChatMessage,
     Done,
@@ -25,7 +25,7 @@ from playground.events import (
     FinishReason,
     SamplingParams,
 )
-from playground.reasoning import ThinkSplitter
+from playground.core.reasoning import ThinkSplitter
 
 class TransformersBackend:
     def __init__(self, model: TransformersModel, path: Path) -> None:

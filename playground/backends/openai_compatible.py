@@ -11,8 +11,8 @@ import openai
 # event loop for over a second in the middle of the first duel (seen with py-spy). Pay it here.
 import openai.lib.streaming.chat  # noqa: E402,F401
 
-from playground.config import OpenAIModel
-from playground.events import (
+from playground.core.config import OpenAIModel
+from playground.core.events import (
     BackendEvent,
     ChatMessage,
     Done,
@@ -21,7 +21,7 @@ from playground.events import (
     ReasoningDelta,
     SamplingParams,
 )
-from playground.reasoning import ThinkSplitter
+from playground.core.reasoning import ThinkSplitter
 
 
 class OpenAICompatibleBackend:

@@ -7,7 +7,7 @@ weights in memory); the pool is the one place that owns that sharing.
 from __future__ import annotations
 
 from playground.backends.base import Backend
-from playground.config import OpenAIModel, PlaygroundConfig, TransformersModel, resolve_model_path
+from playground.core.config import OpenAIModel, PlaygroundConfig, TransformersModel, resolve_model_path
 
 
 class BackendPool:

@@ -8,9 +8,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from playground.checks import matches_any
+from playground.evalsets.checks import matches_any
 from playground.stats.summaries import wilson
-from playground.turn_checks import prompt_item
+from playground.ui.turn_checks import prompt_item
 
 
 def automatic_accuracy(answers: Iterable[tuple[str, str | None, str, str, str]]) -> dict[str, Any]:

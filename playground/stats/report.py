@@ -12,7 +12,7 @@ from rich.table import Table
 
 from playground.stats.bradley_terry import TIES, bradley_terry, count_battles, online_elo
 from playground.stats.auto_checks import automatic_accuracy
-from playground.stats.data import (
+from playground.store.report_queries import (
     Filters,
     load_battles,
     load_judge_pairs,

@@ -1,6 +1,7 @@
 """Connecting to the database: SQLite by default, PostgreSQL for teams; async throughout.
 
-The URL comes from ``PLAYGROUND_DATABASE_URL`` (``DATABASE_URL`` is Chainlit's: set, it would
+The URL comes from ``PLAYGROUND_DATABASE_URL`` (default: ``playground.db`` in the work folder,
+see :mod:`playground.core.locations`) (``DATABASE_URL`` is Chainlit's: set, it would
 switch on Chainlit's own data layer). Plain ``sqlite:///`` and ``postgresql://`` URLs are given
 their async drivers (aiosqlite, asyncpg), so database work never blocks the event loop.
 
@@ -25,10 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playground.vllm_server import PROJECT_ROOT
+from playground.core.locations import default_sqlite_path
 
 DATABASE_URL_ENV = "PLAYGROUND_DATABASE_URL"
-DEFAULT_SQLITE_PATH = PROJECT_ROOT / "playground.db"
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -38,7 +38,7 @@ class DatabaseError(Exception):
 
 def database_url(url: str | None = None) -> str:
     """The URL to use, with its async driver: the argument, the environment, or the default."""
-    raw = url or os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    raw = url or os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{default_sqlite_path()}"
     try:
         parsed = make_url(raw)
     except Exception as exc:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import and_, exists, func, or_
 from sqlmodel import select
 
-from playground.generation import GenerationRecord
+from playground.core.generation import GenerationRecord
 from playground.store.database import Database
 from playground.store.records import ensure_conversation, save_turn
 from playground.store.tables import Assignment, Conversation, Rater, Response, Turn, Vote, utcnow

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import func, select
 
-from playground.generation import GenerationRecord
+from playground.core.generation import GenerationRecord
 from playground.store.database import Database
 from playground.store.tables import Conversation, Response, Turn
 

@@ -18,12 +18,12 @@ from chainlit.types import ThreadDict
 from sqlalchemy.orm import sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playground.panes import duel_props
-from playground.rating_panel import rating_panel_props
+from playground.ui.panes import duel_props
+from playground.ui.rating_panel import rating_panel_props
 from playground.store.database import Database
 from playground.store.ratings import ratings_of_turn
 from playground.store.records import load_conversation, record_of
-from playground.turn_checks import turn_checks
+from playground.ui.turn_checks import turn_checks
 
 _ELEMENT_IDS = uuid.UUID("5d7c1f0e-8a0b-4c55-9a43-6f3c0f7d2b11")
 

@@ -6,8 +6,8 @@ import functools
 
 from sqlmodel import select
 
-from playground.checks import verdict
-from playground.prompts import PromptItem, PromptSetError, load_prompt_set
+from playground.evalsets.checks import verdict
+from playground.evalsets.prompt_sets import PromptItem, PromptSetError, load_prompt_set
 from playground.store.database import Database
 from playground.store.tables import Response, Turn
 

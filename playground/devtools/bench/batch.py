@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from playground.arena import TurnSettings
+from playground.arena.duel import TurnSettings
 from playground.backends.registry import BackendPool
-from playground.batch import run_batch
-from playground.config import PlaygroundConfig, parse_config
-from playground.demo_stack import demo_vllm_model
-from playground.prompts import PromptSet, load_prompt_set
+from playground.arena.batch import run_batch
+from playground.core.config import PlaygroundConfig, parse_config
+from playground.devtools.demo_stack import demo_vllm_model
+from playground.evalsets.prompt_sets import PromptSet, load_prompt_set
 from playground.store.database import Database
 from playground.store.migrate import upgrade
 

@@ -1,7 +1,7 @@
 """The small typed events every backend yields, and the chat message and sampling types.
 
 Backends are dumb: they only yield these. Timing, accumulation and persistence belong to
-:class:`playground.generation.Generation`, which consumes them.
+:class:`playground.core.generation.Generation`, which consumes them.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from playground.generation import GenerationRecord
+from playground.core.generation import GenerationRecord
 from playground.store.database import Database
 from playground.store.migrate import upgrade
 from playground.store.raters import add_rater
@@ -105,7 +105,7 @@ async def _bench_one(url: str, writers: int, per_writer: int) -> dict[str, Any]:
 async def bench_store(
     postgres_url: str | None = None, writers: int = 50, per_writer: int = 20
 ) -> dict[str, Any]:
-    from playground.store.postgres_server import PostgresServer
+    from playground.devtools.postgres_server import PostgresServer
 
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="playground-bench-") as tmp:

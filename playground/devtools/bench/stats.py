@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from playground.export import FORMATS, export
+from playground.output.export import FORMATS, export
 from playground.stats.bradley_terry import bradley_terry, count_battles
-from playground.stats.data import Filters
-from playground.stats.synthetic import simulate_battles, store_battles, true_ratings
+from playground.store.report_queries import Filters
+from playground.devtools.synthetic_store import store_battles
+from playground.stats.synthetic import simulate_battles, true_ratings
 from playground.store.database import Database
 from playground.store.migrate import upgrade
 
@@ -84,7 +85,7 @@ async def run_stats_bench(votes: int = 1_000_000, models: int = 20, export_votes
 # by exec): getrusage's maxrss survives exec on Linux and would report this large process's peak.
 _MEASURED_EXPORT = """
 import re, sys
-from playground.cli import app
+from playground.cli.main import app
 try:
     app(["export", "--format", "jsonl", "--all-votes", "--out", sys.argv[1], "--force"])
 except SystemExit as exit:

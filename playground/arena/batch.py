@@ -15,10 +15,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from playground.arena import Duel, TurnSettings
+from playground.arena.duel import Duel, TurnSettings
 from playground.backends.registry import BackendPool
-from playground.config import PlaygroundConfig
-from playground.prompts import PromptItem, PromptSet
+from playground.core.config import PlaygroundConfig
+from playground.evalsets.prompt_sets import PromptItem, PromptSet
 from playground.store.database import Database
 from playground.store.queue import batch_rater_id, done_items, store_batch_turn
 

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 
 from playground.backends.base import Backend
 from playground.backends.registry import BackendPool
-from playground.config import GenerationDefaults, PlaygroundConfig
-from playground.events import (
+from playground.core.config import GenerationDefaults, PlaygroundConfig
+from playground.core.events import (
     ChatMessage,
     ErrorEvent,
     SamplingParams,
     Side,
     SideEvent,
 )
-from playground.generation import Generation, GenerationRecord
+from playground.core.generation import Generation, GenerationRecord
 
 SIDES: tuple[Side, Side] = ("a", "b")
 

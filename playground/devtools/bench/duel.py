@@ -19,14 +19,14 @@ import statistics
 import time
 from typing import Any
 
-from playground.arena import Contender, Duel, TurnSettings
+from playground.arena.duel import Contender, Duel, TurnSettings
 from playground.backends.local_transformers import TransformersBackend
 from playground.backends.registry import BackendPool
-from playground.config import PlaygroundConfig
-from playground.events import Done, TextDelta
-from playground.generation import Generation
-from playground.panes import duel_props
-from playground.throttle import RedrawThrottle
+from playground.core.config import PlaygroundConfig
+from playground.core.events import Done, TextDelta
+from playground.core.generation import Generation
+from playground.ui.panes import duel_props
+from playground.ui.throttle import RedrawThrottle
 
 PROMPTS = [
     "What is the capital of France?",

@@ -14,11 +14,11 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from playground.config import read_yaml
-from playground.haystack import HaystackSpec
+from playground.core.config import read_yaml
+from playground.core.locations import shipped_prompts_dir
+from playground.evalsets.haystack import HaystackSpec
 
 PROMPTS_ENV = "PLAYGROUND_PROMPTS"
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
 
 class PromptSetError(ValueError):
@@ -194,7 +194,7 @@ _CONSTRAINT_TYPES = {
 
 
 def prompts_dir() -> Path:
-    return Path(os.environ.get(PROMPTS_ENV, DEFAULT_PROMPTS_DIR))
+    return Path(os.environ[PROMPTS_ENV]) if os.environ.get(PROMPTS_ENV) else shipped_prompts_dir()
 
 
 def load_prompt_set(name_or_path: str | Path) -> PromptSet:

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import chainlit as cl
 
-from playground.leaderboard import leaderboard
-from playground.panes import duel_props
-from playground.prompts import PromptItem, PromptSetError, available_sets, load_prompt_set, prompts_dir
-from playground.rating_panel import rating_panel_props
+from playground.ui.leaderboard import leaderboard
+from playground.ui.panes import duel_props
+from playground.evalsets.prompt_sets import PromptItem, PromptSetError, available_sets, load_prompt_set, prompts_dir
+from playground.ui.rating_panel import rating_panel_props
 from playground.store.database import Database
 from playground.store.queue import next_for_rater, queue_progress, queued_turn
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from playground.stats.data import Filters
-from playground.stats.plots import all_plots
+from playground.store.report_queries import Filters
+from playground.output.plots import all_plots
 from playground.stats.report import collect, report_lines, report_tables, summarize
 from playground.store.database import Database
 

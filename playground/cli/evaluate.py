@@ -10,8 +10,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from playground.cli_support import check_database, err, run_async
-from playground.config import ConfigError, check_local_paths, load_config
+from playground.cli.support import check_database, err, run_async
+from playground.core.config import ConfigError, check_local_paths, load_config
 
 evaluation = typer.Typer()
 
@@ -20,7 +20,7 @@ def _filters(models: str | None, raters: str | None, categories: str | None, sin
              until: str | None, all_votes: bool):
     from datetime import datetime, timezone
 
-    from playground.stats.data import Filters
+    from playground.store.report_queries import Filters
 
     def when(text: str | None, option: str) -> datetime | None:
         if not text:
@@ -78,8 +78,8 @@ def report(
     else:
         print_report(result, Console())
     if html is not None:
-        from playground.stats.html_page import render_html
-        from playground.stats.plots import all_plots
+        from playground.output.html_page import render_html
+        from playground.output.plots import all_plots
 
         plots = all_plots(data, result)
         html.write_text(render_html(result, plots), encoding="utf-8")
@@ -95,7 +95,7 @@ def export_command(
     since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT,
 ) -> None:
     """Rated transcripts (jsonl), rated responses (csv), preference pairs (dpo), battles (fastchat)."""
-    from playground.export import FORMATS, export
+    from playground.output.export import FORMATS, export
     from playground.store.database import Database
 
     if fmt not in FORMATS:
@@ -139,10 +139,10 @@ def batch(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from playground.arena import TurnSettings
+    from playground.arena.duel import TurnSettings
     from playground.backends.registry import BackendPool
-    from playground.batch import run_batch
-    from playground.prompts import PromptSetError, load_prompt_set
+    from playground.arena.batch import run_batch
+    from playground.evalsets.prompt_sets import PromptSetError, load_prompt_set
     from playground.store.database import Database
 
     try:
@@ -204,7 +204,7 @@ def judge(
     """The configured LLM judge compares the two answers of every stored turn it has not judged,
     twice (sides swapped); `playground report` then shows how often it agrees with the raters."""
     from playground.backends.registry import BackendPool
-    from playground.judge import JudgeError, judge_turns
+    from playground.arena.judge import JudgeError, judge_turns
     from playground.store.database import Database
 
     try:
@@ -243,7 +243,7 @@ def check(
     reference: list[str] = typer.Option(..., "--reference", help="a reference answer (repeat for several)"),
 ) -> None:
     """Does ANSWER contain the reference answer? Prints `match` (exit 0) or `no match` (exit 1)."""
-    from playground.checks import matches_any
+    from playground.evalsets.checks import matches_any
 
     found = matches_any(answer, reference)
     typer.echo("match" if found else "no match")
@@ -253,7 +253,7 @@ def check(
 @evaluation.command("prompt-sets")
 def prompt_sets() -> None:
     """List the prompt sets in prompts/ (PLAYGROUND_PROMPTS for another folder), checking each."""
-    from playground.prompts import PromptSetError, available_sets
+    from playground.evalsets.prompt_sets import PromptSetError, available_sets
 
     try:
         sets = available_sets()

@@ -28,7 +28,7 @@ from sqlalchemy import and_
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 
-from playground.stats.data import Filters, response_conditions, vote_conditions
+from playground.store.report_queries import Filters, response_conditions, vote_conditions
 from playground.store.database import Database
 from playground.store.tables import Conversation, Rater, Rating, Response, Turn, Vote
 

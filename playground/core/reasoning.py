@@ -7,7 +7,7 @@ chunk says what it is. Pure and synchronous: it is tested with plain lists of ch
 
 from __future__ import annotations
 
-from playground.events import ReasoningDelta, TextDelta
+from playground.core.events import ReasoningDelta, TextDelta
 
 OPEN_TAG = "<think>"
 CLOSE_TAG = "</think>"

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from playground.events import (
+from playground.core.events import (
     BackendEvent,
     Done,
     ErrorEvent,

@@ -11,8 +11,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from playground.events import Side
-from playground.generation import Generation, GenerationRecord
+from playground.core.events import Side
+from playground.core.generation import Generation, GenerationRecord
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable("table")
 
