@@ -22,6 +22,11 @@ class BackendPool:
             self._backends[name] = backend
         return backend
 
+    def register(self, name: str, backend: Backend) -> None:
+        """Use ``backend`` for the configured model ``name`` (tests: a FakeBackend)."""
+        self.config.model(name)  # a KeyError for a name the config does not know
+        self._backends[name] = backend
+
     def _build(self, name: str) -> Backend:
         model = self.config.model(name)
         if isinstance(model, OpenAIModel):

@@ -1,0 +1,43 @@
+"""The words the playground stores, counts and shows, each defined once.
+
+The database's check constraints, the statistics, the exports and the rating panel's buttons are
+all built from these tuples, so a word cannot be spelled two ways in two places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal, get_args
+
+# The two panes: "a" is the left one, "b" the right one.
+Side = Literal["a", "b"]
+SIDES: tuple[Side, Side] = get_args(Side)
+
+# A vote, in FastChat's labels (its cleaned battle log uses exactly these strings).
+Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
+WINNERS: tuple[Winner, ...] = get_args(Winner)
+TIES: tuple[Winner, ...] = ("tie", "tie (bothbad)")  # both count as half a win in the ratings
+WINNER_LABELS: dict[Winner, str] = {
+    "model_a": "A is better",
+    "model_b": "B is better",
+    "tie": "Tie",
+    "tie (bothbad)": "Both bad",
+}
+
+# One status vocabulary for an answer, live in its pane and stored: waiting and streaming while
+# it runs, then one of the final three (a stopped answer keeps its partial text).
+Status = Literal["waiting", "streaming", "done", "error", "stopped"]
+FinalStatus = Literal["done", "error", "stopped"]
+FINAL_STATUSES: tuple[FinalStatus, ...] = get_args(FinalStatus)
+
+# A conversation is blind (sides drawn at random, names hidden until the rater's first vote) or
+# named; a rater's own chat, or one prompt-set item of a batch run.
+Mode = Literal["blind", "named"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+Kind = Literal["chat", "batch"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+
+
+def sql_in(column: str, words: Iterable[str]) -> str:
+    """``column IN ('x', 'y')`` for a check constraint (the words are ours, never user input)."""
+    return f"{column} IN ({', '.join(repr(str(w)) for w in words)})"
