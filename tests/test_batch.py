@@ -68,7 +68,7 @@ async def test_every_item_once_then_done_items_are_skipped(batch_config: Path, t
     assert {r[2] for r in rows} == {"batch"} and {r[1] for r in rows} >= {"math", "code", "knowledge_zh"}
     # Sides are drawn per item: both models sat on the left somewhere.
     assert {r[3] for r in rows} == set(MODELS)
-    assert statuses == [("complete", 40)]
+    assert statuses == [("done", 40)]
 
 
 async def test_a_failing_item_is_reported_and_the_run_goes_on(batch_config: Path, tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ async def test_turns_store_both_responses_with_their_records(db: Database) -> No
     assert [t.position for t in turns] == [0, 1]
     async with db.sessions() as session:
         responses = (await session.exec(select(Response).where(Response.turn_id == turns[0].id))).all()
-    assert {(r.side, r.model, r.status) for r in responses} == {("a", "m-left", "complete"), ("b", "m-right", "complete")}
+    assert {(r.side, r.model, r.status) for r in responses} == {("a", "m-left", "done"), ("b", "m-right", "done")}
     assert all(r.ttft_s == 0.1 and r.itl_s == [0.01, 0.02] and r.output_tokens == 91 for r in responses)
 
 

@@ -95,7 +95,7 @@ async def judge_turns(
     if config.judge is None:
         raise JudgeError(f"{config.source}: no 'judge' section (judge: {{model: NAME}})")
     judge_model = config.judge.model
-    complete = (select(func.count(Response.id)).where(Response.turn_id == Turn.id, Response.status == "complete")
+    complete = (select(func.count(Response.id)).where(Response.turn_id == Turn.id, Response.status == "done")
                 .scalar_subquery() == 2)
     judged = exists().where(Judgement.turn_id == Turn.id, Judgement.judge_model == judge_model)
     query = select(Turn.id, Turn.prompt).where(complete, ~judged).order_by(Turn.id)

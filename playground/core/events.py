@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-Side = Literal["a", "b"]
+from playground.core.vocabulary import Side
+
 FinishReason = Literal["stop", "length", "stopped", "error"]
 
 

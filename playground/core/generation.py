@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from playground.core.events import (
     BackendEvent,
@@ -25,11 +24,10 @@ from playground.core.events import (
     ErrorEvent,
     FinishReason,
     ReasoningDelta,
-    Side,
     TextDelta,
 )
+from playground.core.vocabulary import Side, Status
 
-Status = Literal["waiting", "streaming", "done", "error", "stopped"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ async def store_battles(
                 response_id = first_response + 2 * i + s
                 rows["resp"].append({
                     "id": response_id, "turn_id": turn_id, "side": side, "model": model,
-                    "text": f"Answer of {model} to question {i}.", "reasoning": "", "status": "complete",
+                    "text": f"Answer of {model} to question {i}.", "reasoning": "", "status": "done",
                     "finish_reason": "stop", "error": None, "sampling": {},
                     "latency_s": float(ttft[k, s] + 89 * tpot[k, s]), "ttft_s": float(ttft[k, s]),
                     "tpot_s": float(tpot[k, s]), "itl_s": [], "output_tokens": 90, "prompt_tokens": 10,

@@ -18,7 +18,10 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playground.evalsets.prompt_sets import PromptItem
 
 THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 # 1,024 / 1,024.5 / -3 / 2.50 / .5 ; thousands groups only where they are well formed.
@@ -160,3 +163,24 @@ def verdict(answer: str, references: Sequence[str], constraints: Sequence[Any]) 
         met = f"{len(results) - len(failed)}/{len(results)} constraints met"
         parts.append(met + (": ✗ " + "; ✗ ".join(failed) if failed else " ✓"))
     return " · ".join(parts) or None
+
+
+@dataclass(frozen=True)
+class AnswerCheck:
+    """What the automatic checks found in one answer, as stored with it."""
+
+    verdict: str | None  # one line for people; None when the item has nothing to check
+    reference_match: bool | None  # None when the item has no reference answer
+
+
+def check_answer(answer: str, item: PromptItem) -> AnswerCheck:
+    return AnswerCheck(verdict(answer, item.references, item.constraints), matches_any(answer, item.references))
+
+
+def check_basis(prompt_set: str, item: PromptItem) -> dict[str, Any]:
+    """What an answer was checked against, stored beside the verdict: the item may be edited
+    later, and the stored verdict must still say what it meant."""
+    return {
+        "prompt_set": prompt_set, "item_id": item.id, "references": list(item.references),
+        "constraints": [constraint.model_dump() for constraint in item.constraints],
+    }

@@ -207,6 +207,20 @@ def load_prompt_set(name_or_path: str | Path) -> PromptSet:
     return parse_prompt_set(data, path)
 
 
+def set_names() -> list[str]:
+    """The names of the sets in the prompts folder."""
+    return sorted(p.stem for p in prompts_dir().glob("*.yaml"))
+
+
+def load_listed_set(name: str) -> PromptSet:
+    """A set named by someone who must not reach the file system (a browser, a stored turn):
+    only the names listed in the prompts folder are accepted, never a path."""
+    names = set_names()
+    if name not in names:
+        raise PromptSetError(f"no prompt set {name!r} (sets: {', '.join(names) or 'none'})")
+    return load_prompt_set(prompts_dir() / f"{name}.yaml")
+
+
 def available_sets() -> list[PromptSet]:
     """Every valid set in the prompts folder (a broken file raises: it should be fixed, not hidden)."""
     return [load_prompt_set(path) for path in sorted(prompts_dir().glob("*.yaml"))]

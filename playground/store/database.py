@@ -63,7 +63,7 @@ def is_sqlite(url: str) -> bool:
 READ_ONLY_OPTION = "playground_read_only"
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
     if not is_sqlite(url):
         return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     engine = create_async_engine(
@@ -78,7 +78,9 @@ def make_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        # Off only for migrations: SQLite alters a table by copying it, which a table that others
+        # point at cannot survive with the checks on (integrity is checked after the migration).
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

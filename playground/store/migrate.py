@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from playground.store.database import Database
+from playground.store.database import Database, is_sqlite, make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,8 +33,21 @@ def head_revision() -> str:
 
 
 async def upgrade(database: Database, revision: str = "head") -> None:
-    async with database.engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+    if not is_sqlite(database.url):
+        async with database.engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+        return
+    # SQLite: a connection with foreign keys off (a table is altered by copying it), and the
+    # integrity checked before the migration commits.
+    engine = make_engine(database.url, foreign_keys=False)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+            broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+            if broken:
+                raise RuntimeError(f"the migration would break foreign keys: {broken[:5]}")
+    finally:
+        await engine.dispose()
 
 
 async def current_revision(database: Database) -> str | None:

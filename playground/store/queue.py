@@ -39,7 +39,7 @@ def _complete() -> object:
     """Both answers of the turn ended normally."""
     return (
         select(func.count(Response.id))
-        .where(Response.turn_id == Turn.id, Response.status == "complete")
+        .where(Response.turn_id == Turn.id, Response.status == "done")
         .scalar_subquery()
         == 2
     )

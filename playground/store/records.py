@@ -6,11 +6,10 @@ from __future__ import annotations
 from sqlmodel import func, select
 
 from playground.core.generation import GenerationRecord
+from playground.core.vocabulary import FINAL_STATUSES
 from playground.store.database import Database
 from playground.store.tables import Conversation, Response, Turn
 
-# A generation's status, as the panes show it, and as stored.
-STORED_STATUS = {"done": "complete", "error": "error", "stopped": "stopped"}
 
 
 async def ensure_conversation(
@@ -87,7 +86,9 @@ async def save_turn(
                     model=record.model,
                     text=record.text,
                     reasoning=record.reasoning,
-                    status=STORED_STATUS.get(record.status, "error"),
+                    # A turn is stored once both sides ended; a side still running by then
+                    # (it cannot be, but a bug must not lose the answer) is stored as an error.
+                    status=record.status if record.status in FINAL_STATUSES else "error",
                     finish_reason=record.finish_reason,
                     error=record.error,
                     sampling=sampling.get(side, {}),
@@ -105,13 +106,12 @@ async def save_turn(
 
 def record_of(response: Response) -> GenerationRecord:
     """A stored response as the generation record it was saved from (to redraw its pane)."""
-    status = {v: k for k, v in STORED_STATUS.items()}.get(response.status, "error")
     return GenerationRecord(
         side=response.side,  # type: ignore[arg-type]
         model=response.model,
         text=response.text,
         reasoning=response.reasoning,
-        status=status,  # type: ignore[arg-type]
+        status=response.status,  # type: ignore[arg-type]
         finish_reason=response.finish_reason,  # type: ignore[arg-type]
         error=response.error,
         latency_s=response.latency_s,

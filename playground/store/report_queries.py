@@ -92,7 +92,7 @@ def _answer_conditions(filters: Filters) -> list[Any]:
 
 async def load_timings(db: Database, filters: Filters) -> list[tuple[str, float | None, float | None, float | None]]:
     """(model, ttft, tpot, tokens/s) of complete answers (rated or not; raters do not apply)."""
-    conditions = [Response.status == "complete", *_answer_conditions(filters)]
+    conditions = [Response.status == "done", *_answer_conditions(filters)]
     query = (
         select(Response.model, Response.ttft_s, Response.tpot_s, Response.tokens_per_s)
         .join(Turn, Turn.id == Response.turn_id)

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
+from playground.core.vocabulary import FINAL_STATUSES, KINDS, MODES, SIDES, WINNERS, sql_in
+
 SCORE_MIN, SCORE_MAX = 1, 5
-WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
-RESPONSE_STATUSES = ("complete", "error", "stopped")
 
 # JSON documents: JSONB on PostgreSQL (indexable), JSON (text) on SQLite.
 JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -56,7 +56,8 @@ class Conversation(SQLModel, table=True):
     revealed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_at: datetime = _when()
 
-    __table_args__ = (sa.CheckConstraint("mode IN ('blind', 'named')", name="ck_conversation_mode"),)
+    __table_args__ = (sa.CheckConstraint(sql_in("mode", MODES), name="ck_conversation_mode"),
+                      sa.CheckConstraint(sql_in("kind", KINDS), name="ck_conversation_kind"))
 
 
 class Turn(SQLModel, table=True):
@@ -84,7 +85,9 @@ class Turn(SQLModel, table=True):
 
 
 class Response(SQLModel, table=True):
-    """One side's answer with its generation record (definitions in playground/generation.py)."""
+    """One side's answer with its generation record (definitions in playground/core/generation.py
+    and docs/definitions.md), and the automatic check's verdict as it was when the answer was
+    stored (editing a prompt set later does not rewrite past accuracy)."""
 
     __tablename__ = "responses"
 
@@ -105,14 +108,18 @@ class Response(SQLModel, table=True):
     output_tokens: int = 0
     prompt_tokens: int | None = None
     tokens_per_s: float | None = None
+    # The automatic checks of a prompt-set item's answer (None for a typed prompt): one line for
+    # people, whether it contains a reference answer (None: the item has none), and what it was
+    # checked against (the references and constraints of the item at the time).
+    check_verdict: str | None = Field(default=None, sa_type=sa.Text)
+    reference_match: bool | None = None
+    check_basis: dict | None = Field(default=None, sa_type=JSONDoc)
     created_at: datetime = _when()
 
     __table_args__ = (
         sa.UniqueConstraint("turn_id", "side", name="uq_response_side"),
-        sa.CheckConstraint("side IN ('a', 'b')", name="ck_response_side"),
-        sa.CheckConstraint(
-            "status IN ('complete', 'error', 'stopped')", name="ck_response_status"
-        ),
+        sa.CheckConstraint(sql_in("side", SIDES), name="ck_response_side"),
+        sa.CheckConstraint(sql_in("status", FINAL_STATUSES), name="ck_response_status"),
     )
 
 
@@ -153,9 +160,7 @@ class Vote(SQLModel, table=True):
 
     __table_args__ = (
         sa.UniqueConstraint("turn_id", "rater_id", name="uq_vote_rater"),
-        sa.CheckConstraint(
-            "winner IN ('model_a', 'model_b', 'tie', 'tie (bothbad)')", name="ck_vote_winner"
-        ),
+        sa.CheckConstraint(sql_in("winner", WINNERS), name="ck_vote_winner"),
     )
 
 

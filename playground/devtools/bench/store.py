@@ -30,7 +30,7 @@ from playground.store.ratings import submit_rating
 from playground.store.records import ensure_conversation, save_turn
 from playground.store.tables import Vote
 
-WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+from playground.core.vocabulary import WINNERS
 
 
 def _record(side: str, model: str) -> GenerationRecord:
