@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from playground.arena.duel import Duel, TurnSettings
+from playground.arena.lifecycle import ConversationSeat, TurnInput, TurnRun
 from playground.backends.registry import BackendPool
 from playground.core.config import PlaygroundConfig
 from playground.evalsets.prompt_sets import PromptItem, PromptSet
 from playground.store.database import Database
-from playground.store.queue import batch_rater_id, done_items, store_batch_turn
+from playground.store.queue import batch_rater_id, done_items
 
 
 @dataclass
@@ -47,14 +49,6 @@ class BatchResult:
         return [o for o in self.outcomes if not o.ok]
 
 
-def _conversation(item: PromptItem) -> tuple[list[dict[str, str]], str, str]:
-    """(earlier messages, the last user message, system prompt) of an item."""
-    messages = item.chat()
-    system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
-    rest = messages[1:] if system else messages
-    return rest[:-1], rest[-1]["content"], system
-
-
 async def run_item(
     db: Database, owner: int, config: PlaygroundConfig, pool: BackendPool, prompt_set: PromptSet,
     item: PromptItem, models: tuple[str, str], settings: TurnSettings, rng: random.Random,
@@ -62,31 +56,13 @@ async def run_item(
     seats = list(models)
     rng.shuffle(seats)
     duel = Duel.seated(config, pool, seats[0], seats[1], blind=True)
-    history, prompt, system_prompt = _conversation(item)
-    for contender in duel.contenders.values():
-        contender.history = [dict(m) for m in history]  # type: ignore[misc]
-    turn_settings = TurnSettings(temperature=settings.temperature, max_tokens=settings.max_tokens,
-                                 system_prompt=system_prompt)
-    turn = duel.start_turn(prompt, turn_settings)
-    async for _ in turn.stream():
-        pass
-    records = turn.records()
-    await store_batch_turn(
-        db, owner, prompt_set=prompt_set.name, item_id=item.id, category=item.category, prompt=prompt,
-        system_prompt=system_prompt,
-        settings={"temperature": settings.temperature, "max_tokens": settings.max_tokens, "history": history},
-        records=records,
-        sampling={side: _sampling(turn_settings, duel, side) for side in records},
-    )
-    problems = [f"side {side} ({r.model}): {r.error or r.status}" for side, r in sorted(records.items())
+    run = TurnRun(db, duel, ConversationSeat(f"batch-{uuid.uuid4()}", owner, kind="batch"),
+                  TurnInput.from_item(prompt_set.name, item), settings)
+    await run.open()
+    await run.play()
+    problems = [f"side {side} ({r.model}): {r.error or r.status}" for side, r in sorted(run.turn.records().items())
                 if r.status != "done"]
     return ItemOutcome(item.id, not problems, problems)
-
-
-def _sampling(settings: TurnSettings, duel: Duel, side: str) -> dict:
-    params = settings.sampling_for(duel.contenders[side].defaults)  # type: ignore[index]
-    return {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens,
-            "chat_template_kwargs": params.chat_template_kwargs}
 
 
 async def run_batch(

@@ -12,20 +12,14 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from playground.backends.base import Backend
 from playground.backends.registry import BackendPool
 from playground.core.config import GenerationDefaults, PlaygroundConfig
-from playground.core.events import (
-    ChatMessage,
-    ErrorEvent,
-    SamplingParams,
-    Side,
-    SideEvent,
-)
+from playground.core.events import ChatMessage, ErrorEvent, SamplingParams, SideEvent
 from playground.core.generation import Generation, GenerationRecord
-
-SIDES: tuple[Side, Side] = ("a", "b")
+from playground.core.vocabulary import SIDES, Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +103,12 @@ class DuelTurn:
 
     def records(self) -> dict[Side, GenerationRecord]:
         return {side: g.record() for side, g in self.generations.items()}
+
+    def sampling_sent(self, side: Side) -> dict[str, Any]:
+        """The sampling parameters this side's model was sent, as stored with its answer."""
+        params = self.settings.sampling_for(self.duel.contenders[side].defaults)
+        return {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens,
+                "chat_template_kwargs": params.chat_template_kwargs}
 
     async def stream(self) -> AsyncIterator[SideEvent]:
         queue: asyncio.Queue[SideEvent | Side] = asyncio.Queue()

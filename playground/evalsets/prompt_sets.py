@@ -221,6 +221,18 @@ def load_listed_set(name: str) -> PromptSet:
     return load_prompt_set(prompts_dir() / f"{name}.yaml")
 
 
+def listed_step(name: object, index: object) -> tuple[PromptSet, int]:
+    """A set and a position in it as a browser sent them (``/set NAME``, a "Next item" button):
+    a listed set name and an index from 0 to the number of items (that number: past the last
+    one). Anything else raises PromptSetError."""
+    if not isinstance(name, str) or not isinstance(index, int) or isinstance(index, bool):
+        raise PromptSetError("a prompt set step needs a set name and an item number")
+    prompt_set = load_listed_set(name)
+    if not 0 <= index <= len(prompt_set.items):
+        raise PromptSetError(f"{name} has no item {index + 1} (it has {len(prompt_set.items)})")
+    return prompt_set, index
+
+
 def available_sets() -> list[PromptSet]:
     """Every valid set in the prompts folder (a broken file raises: it should be fixed, not hidden)."""
     return [load_prompt_set(path) for path in sorted(prompts_dir().glob("*.yaml"))]

@@ -10,14 +10,15 @@ each, ``updated_at`` moves). When :func:`submit_rating` returns, the transaction
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 
+from playground.core.vocabulary import SIDES, Winner
 from playground.store.database import Database
+from playground.store.records import names_hidden, shown_blind
 from playground.store.tables import (
     SCORE_MAX,
     SCORE_MIN,
@@ -30,7 +31,6 @@ from playground.store.tables import (
     utcnow,
 )
 
-Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 MAX_COMMENT_CHARS = 5000
 
 
@@ -104,7 +104,7 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
             r.side: r
             for r in (await session.exec(select(Response).where(Response.turn_id == turn.id))).all()
         }
-        if set(responses) != {"a", "b"}:
+        if set(responses) != set(SIDES):
             raise RatingRefused(
                 f"Rating not saved: turn {submission.turn_id} has not finished on both sides yet."
             )
@@ -114,9 +114,9 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
         # Cast blind only if the names were hidden when the turn was shown and still are now
         # (a vote changed after the reveal is no longer blind).
         # A batch item is shared by several raters: each is blind until their own first vote.
-        blind = earlier is None if batch else turn.blind and conversation.revealed_at is None
+        blind = earlier is None if batch else shown_blind(turn, conversation)
         insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
-        for side in ("a", "b"):
+        for side in SIDES:
             scores = getattr(submission, side)
             statement = insert(Rating).values(
                 response_id=responses[side].id,
@@ -154,7 +154,7 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
                 set_={"winner": submission.winner, "blind": blind, "updated_at": now},
             )
         )
-        if not batch and conversation.mode == "blind" and conversation.revealed_at is None:
+        if not batch and names_hidden(conversation):
             conversation.revealed_at = now  # the names are shown from now on
             session.add(conversation)
     return StoredRating(

@@ -3,6 +3,10 @@ answers and their generation records."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from sqlmodel import func, select
 
 from playground.core.generation import GenerationRecord
@@ -10,6 +14,26 @@ from playground.core.vocabulary import FINAL_STATUSES
 from playground.store.database import Database
 from playground.store.tables import Conversation, Response, Turn
 
+
+@dataclass(frozen=True)
+class StoredCheck:
+    """The automatic check of one answer as it is stored with it (see Response.check_*)."""
+
+    verdict: str | None
+    reference_match: bool | None
+    basis: dict[str, Any]
+
+
+def names_hidden(conversation: Conversation) -> bool:
+    """Are the model names of this conversation still hidden from its rater? (Blind until the
+    rater's first vote reveals them; a named conversation never hides them.)"""
+    return conversation.mode == "blind" and conversation.revealed_at is None
+
+
+def shown_blind(turn: Turn, conversation: Conversation) -> bool:
+    """Is this turn shown without the model names now? A turn stored named stays named; one
+    stored blind is blind until its conversation's names are revealed."""
+    return turn.blind and names_hidden(conversation)
 
 
 async def ensure_conversation(
@@ -53,8 +77,10 @@ async def save_turn(
     category: str | None = None,
     prompt_set: str | None = None,
     item_id: str | None = None,
+    checks: Mapping[str, StoredCheck] | None = None,
 ) -> Turn:
-    """Store a finished turn (done, error or stopped on each side) and both responses."""
+    """Store a finished turn (done, error or stopped on each side) and both responses, with the
+    automatic checks of a prompt-set item's answers."""
     async with db.transaction() as session:
         conversation = await session.get(Conversation, conversation_id)
         if conversation is None:
@@ -70,7 +96,7 @@ async def save_turn(
             prompt=prompt,
             system_prompt=system_prompt,
             settings=settings,
-            blind=conversation.mode == "blind" and conversation.revealed_at is None,
+            blind=names_hidden(conversation),
             message_id=message_id,
             category=category,
             prompt_set=prompt_set,
@@ -79,6 +105,7 @@ async def save_turn(
         session.add(turn)
         await session.flush()
         for side, record in sorted(records.items()):
+            check = (checks or {}).get(side)
             session.add(
                 Response(
                     turn_id=turn.id,
@@ -99,6 +126,9 @@ async def save_turn(
                     output_tokens=record.output_tokens,
                     prompt_tokens=record.prompt_tokens,
                     tokens_per_s=record.tokens_per_s,
+                    check_verdict=check.verdict if check else None,
+                    reference_match=check.reference_match if check else None,
+                    check_basis=check.basis if check else None,
                 )
             )
     return turn
@@ -146,3 +176,13 @@ async def load_conversation(
     for response in responses:
         by_turn.setdefault(response.turn_id, {})[response.side] = response
     return conversation, [(turn, by_turn.get(turn.id, {})) for turn in turns]  # type: ignore[arg-type]
+
+
+async def stored_checks(db: Database, turn_id: int) -> dict[str, str] | None:
+    """Per side, the automatic checks' verdict stored with the answer; None when the turn has
+    none (a typed prompt, or an item with nothing to check)."""
+    async with db.sessions() as session:
+        rows = (await session.exec(
+            select(Response.side, Response.check_verdict).where(Response.turn_id == turn_id)
+        )).all()
+    return {side: verdict for side, verdict in rows if verdict} or None

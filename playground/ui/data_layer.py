@@ -22,8 +22,7 @@ from playground.ui.panes import duel_props
 from playground.ui.rating_panel import rating_panel_props
 from playground.store.database import Database
 from playground.store.ratings import ratings_of_turn
-from playground.store.records import load_conversation, record_of
-from playground.ui.turn_checks import turn_checks
+from playground.store.records import load_conversation, record_of, shown_blind, stored_checks
 
 _ELEMENT_IDS = uuid.UUID("5d7c1f0e-8a0b-4c55-9a43-6f3c0f7d2b11")
 
@@ -67,7 +66,6 @@ class PlaygroundDataLayer(SQLAlchemyDataLayer):
         if loaded is None:
             return []
         conversation, turns = loaded
-        revealed = conversation.mode == "named" or conversation.revealed_at is not None
         elements: list[ElementDict] = []
         for turn, responses in turns:
             if turn.message_id is None or set(responses) != {"a", "b"}:
@@ -77,13 +75,13 @@ class PlaygroundDataLayer(SQLAlchemyDataLayer):
             names = {side: r.model for side, r in records.items()}
             elements.append(_custom(
                 element_id("panes", turn.id), thread_id, turn.message_id, "SideBySide",  # type: ignore[arg-type]
-                duel_props(records, blind=turn.blind and not revealed),
+                duel_props(records, blind=shown_blind(turn, conversation)),
             ))
             elements.append(_custom(
                 element_id("rating", turn.id), thread_id, turn.message_id, "RatingPanel",  # type: ignore[arg-type]
                 rating_panel_props(
                     turn.id, saved=saved, revealed=names if saved or not turn.blind else None,  # type: ignore[arg-type]
-                    checks=await turn_checks(self.db, turn.id) if saved else None,  # type: ignore[arg-type]
+                    checks=await stored_checks(self.db, turn.id) if saved else None,  # type: ignore[arg-type]
                 ),
             ))
         return elements

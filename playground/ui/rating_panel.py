@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from playground.core.vocabulary import WINNER_LABELS, WINNERS
+from playground.store.tables import SCORE_MAX, SCORE_MIN
+
+# The panel's buttons, from the one vocabulary (the browser tests find them by these ids).
+VOTES = [{"value": w, "label": WINNER_LABELS[w], "testid": "vote-" + w.removeprefix("model_").replace("tie (bothbad)", "bothbad")}
+         for w in WINNERS]
+SCALE = list(range(SCORE_MIN, SCORE_MAX + 1))
+
 
 def rating_panel_props(
     turn_id: int,
@@ -20,6 +28,8 @@ def rating_panel_props(
 ) -> dict[str, Any]:
     return {
         "turnId": turn_id,
+        "votes": VOTES,
+        "scale": SCALE,
         "saved": saved,  # {"winner", "comment", "a": {...}, "b": {...}} once stored
         "revealed": revealed,
         "checks": checks,  # per side, the automatic check's verdict (shown with the names)

@@ -1,15 +1,13 @@
 // Rate one turn: accuracy and fluency (1-5) for each answer, which one was better, a comment.
-// `props` (injected by Chainlit): { turnId, saved, revealed, checks, message, error }. The choice is
+// `props` (injected by Chainlit): { turnId, votes, scale, saved, revealed, checks, message, error };
+// `votes` ([{value, label, testid}]) and `scale` (the score values) come from the server's one
+// vocabulary (playground/core/vocabulary.py), so the panel cannot send a word it does not know. The choice is
 // sent with callAction("rate"); the server checks and stores it, then updates these props:
 // `saved` with what is stored, `revealed` with the model names (blind mode), or `error`.
 import { useState } from "react";
 
-const VOTES = [
-  ["vote-a", "model_a", "A is better"],
-  ["vote-b", "model_b", "B is better"],
-  ["vote-tie", "tie", "Tie"],
-  ["vote-bothbad", "tie (bothbad)", "Both bad"],
-];
+const votes = () => (props.votes || []).map((v) => [v.testid, v.value, v.label]);
+const scale = () => props.scale || [1, 2, 3, 4, 5];
 
 function choiceStyle(selected) {
   return {
@@ -27,7 +25,7 @@ function ScoreRow({ side, axis, value, onChange }) {
   return (
     <div style={{ display: "flex", alignItems: "center", gap: 6, marginTop: 4 }}>
       <span style={{ width: 70, fontSize: 13 }}>{axis === "accuracy" ? "Accuracy" : "Fluency"}</span>
-      {[1, 2, 3, 4, 5].map((n) => (
+      {scale().map((n) => (
         <button
           key={n}
           type="button"
@@ -104,7 +102,7 @@ export default function RatingPanel() {
         ))}
       </div>
       <div style={{ display: "flex", gap: 6, flexWrap: "wrap", marginTop: 10 }}>
-        {VOTES.map(([testid, value, label]) => (
+        {votes().map(([testid, value, label]) => (
           <button
             key={value}
             type="button"

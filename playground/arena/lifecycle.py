@@ -1,0 +1,140 @@
+"""One turn's life, the same for a rater's chat, a prompt-set item in the app and a batch run:
+
+    open the conversation -> stream both sides -> records -> automatic checks -> store
+
+The caller decides only what it shows while the answers stream (``on_event``) and what happens
+once streaming is over (``on_streamed``, e.g. the final redraw). The turn is stored even when it
+is stopped or cancelled midway (the partial answers are kept), shielded so that a second
+cancellation cannot lose it; :attr:`TurnRun.stored` then holds the stored turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from playground.arena.duel import Duel, DuelTurn, TurnSettings
+from playground.core.events import ChatMessage, SideEvent
+from playground.core.generation import GenerationRecord
+from playground.core.vocabulary import Kind, Side
+from playground.evalsets.checks import check_answer, check_basis
+from playground.evalsets.prompt_sets import PromptItem
+from playground.store.database import Database
+from playground.store.records import StoredCheck, ensure_conversation, save_turn
+from playground.store.tables import Turn
+
+log = logging.getLogger("playground.turns")
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """What both models are asked in one turn.
+
+    ``history`` None: each side continues its own conversation (a rater's chat). A prompt-set
+    item brings its own earlier messages instead, the same for both sides (and stored with the
+    turn's settings, so a stored turn says everything the models saw)."""
+
+    prompt: str
+    system_prompt: str = ""
+    history: tuple[ChatMessage, ...] | None = None
+    prompt_set: str | None = None
+    item: PromptItem | None = None
+
+    @classmethod
+    def from_item(cls, prompt_set: str, item: PromptItem) -> TurnInput:
+        messages = item.chat()
+        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+        rest = messages[1:] if system else messages
+        history = tuple({"role": m["role"], "content": m["content"]} for m in rest[:-1])
+        return cls(prompt=rest[-1]["content"], system_prompt=system, history=history,  # type: ignore[arg-type]
+                   prompt_set=prompt_set, item=item)
+
+
+@dataclass(frozen=True)
+class ConversationSeat:
+    """The stored conversation a turn belongs to, and who owns it."""
+
+    id: str
+    owner: int  # rater id (the batch system account for batch items)
+    kind: Kind = "chat"
+
+
+@dataclass
+class TurnRun:
+    db: Database
+    duel: Duel
+    conversation: ConversationSeat
+    request: TurnInput
+    settings: TurnSettings = field(default_factory=TurnSettings)
+    message_id: str | None = None  # the chat message that shows the panes (app only)
+    turn: DuelTurn = field(init=False)
+    stored: Turn | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        settings = TurnSettings(self.settings.temperature, self.settings.max_tokens, self.request.system_prompt)
+        if self.request.history is not None:
+            for contender in self.duel.contenders.values():
+                contender.history = [dict(m) for m in self.request.history]  # type: ignore[misc]
+        self.turn = self.duel.start_turn(self.request.prompt, settings)
+
+    async def open(self) -> None:
+        """Create the conversation row on its first turn (the seats as they are now)."""
+        await ensure_conversation(
+            self.db, self.conversation.id, self.conversation.owner, blind=self.duel.blind,
+            model_a=self.duel.contenders["a"].model, model_b=self.duel.contenders["b"].model,
+            kind=self.conversation.kind,
+        )
+
+    async def play(
+        self,
+        on_event: Callable[[SideEvent], None] | None = None,
+        on_streamed: Callable[[], Awaitable[None]] | None = None,
+    ) -> Turn:
+        """Stream both sides to the end (or to Stop), then store the turn."""
+        try:
+            async for event in self.turn.stream():
+                if on_event is not None:
+                    on_event(event)
+        finally:
+            # Also after Stop (a cancelled task): the answers end as "stopped" with their text.
+            if on_streamed is not None:
+                await on_streamed()
+            records = self.turn.records()
+            log_turn(self.conversation.id, records)
+            self.stored = await asyncio.shield(self._store(records))
+        return self.stored
+
+    async def _store(self, records: dict[Side, GenerationRecord]) -> Turn:
+        request, item = self.request, self.request.item
+        stored_settings: dict[str, Any] = {"temperature": self.settings.temperature,
+                                           "max_tokens": self.settings.max_tokens}
+        if request.history:
+            stored_settings["history"] = [dict(m) for m in request.history]
+        checks = None
+        if item is not None and request.prompt_set is not None:
+            basis = check_basis(request.prompt_set, item)
+            found = {side: check_answer(record.text, item) for side, record in records.items()
+                     if record.status != "stopped"}  # a stopped answer is not the model's answer
+            checks = {side: StoredCheck(c.verdict, c.reference_match, basis) for side, c in found.items()}
+        return await save_turn(
+            self.db, self.conversation.id, prompt=request.prompt, system_prompt=request.system_prompt,
+            settings=stored_settings, records=records,
+            sampling={side: self.turn.sampling_sent(side) for side in records},
+            message_id=self.message_id, category=item.category if item else None,
+            prompt_set=request.prompt_set, item_id=item.id if item else None, checks=checks,
+        )
+
+
+def log_turn(conversation_id: str, records: dict[Side, GenerationRecord]) -> None:
+    for record in records.values():
+        log.info(
+            "turn of %s, side %s (%s): %s, ttft %s s, %s tokens, %s tok/s%s",
+            conversation_id, record.side, record.model, record.status,
+            f"{record.ttft_s:.3f}" if record.ttft_s is not None else "-",
+            record.output_tokens,
+            f"{record.tokens_per_s:.1f}" if record.tokens_per_s else "-",
+            f", error: {record.error}" if record.error else "",
+        )

@@ -1,0 +1,17 @@
+"""What every Chainlit hook of one app process shares: the config, the database, the backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from playground.backends.registry import BackendPool
+from playground.core.config import PlaygroundConfig
+from playground.store.database import Database
+
+
+@dataclass(frozen=True)
+class AppContext:
+    config: PlaygroundConfig
+    db: Database
+    # One pool per process: a local model's weights are loaded once and shared by every session.
+    pool: BackendPool

@@ -1,0 +1,92 @@
+"""A chat session's seats and settings: a new chat, a chat reopened from the sidebar, the
+settings panel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import chainlit as cl
+from chainlit.input_widget import Slider, TextInput
+from chainlit.types import ThreadDict
+
+from playground.arena.duel import Duel, TurnSettings
+from playground.store.records import load_conversation, names_hidden
+from playground.ui.context import AppContext
+from playground.ui.data_layer import element_id
+
+LEADERBOARD, QUEUE, PROMPT_SET = "Leaderboard", "Queue", "PromptSet"
+COMMANDS = [
+    {"id": LEADERBOARD, "icon": "trophy", "description": "Show the leaderboard of all blind votes",
+     "button": True, "persistent": False},
+    {"id": QUEUE, "icon": "list-checks", "description": "Rate batch answers, blind (type a set name, or anything for all)",
+     "button": True, "persistent": False},
+    {"id": PROMPT_SET, "icon": "list-ordered", "description": "Step through a prompt set (type its name)",
+     "button": True, "persistent": False},
+]
+
+
+async def start_chat(app: AppContext) -> None:
+    cl.user_session.set("duel", Duel.from_config(app.config, app.pool))
+    cl.user_session.set("elements", {})  # turn id -> {"panes": element, "rating": element}
+    await send_settings_panel(app)
+
+
+async def resume_chat(app: AppContext, thread: ThreadDict) -> None:
+    """Reopened from the sidebar: the same seats, each side's history, the elements to update."""
+    cl.user_session.set("elements", {})
+    loaded = await load_conversation(app.db, thread["id"])
+    if loaded is None:  # a thread without turns: start afresh
+        cl.user_session.set("duel", Duel.from_config(app.config, app.pool))
+        await send_settings_panel(app)
+        return
+    conversation, turns = loaded
+    missing = [m for m in (conversation.model_a, conversation.model_b) if m not in app.config.model_names()]
+    if missing:
+        cl.user_session.set("duel", None)
+        await cl.Message(
+            content=f"{', '.join(missing)} is no longer in {app.config.source}: this conversation "
+            "can be read and rated but not continued."
+        ).send()
+    else:
+        duel = Duel.seated(app.config, app.pool, conversation.model_a, conversation.model_b,
+                           names_hidden(conversation))
+        for turn, responses in turns:
+            for side, contender in duel.contenders.items():
+                contender.history.append({"role": "user", "content": turn.prompt})
+                answer = responses[side].text if side in responses else ""
+                contender.history.append({"role": "assistant", "content": answer})
+        cl.user_session.set("duel", duel)
+    elements = cl.user_session.get("elements")
+    for turn, _ in turns:
+        if turn.message_id is not None and turn.id is not None:
+            elements[turn.id] = {
+                kind: cl.CustomElement(id=element_id(kind, turn.id), name=name, props={}, display="inline",
+                                       for_id=turn.message_id)
+                for kind, name in (("panes", "SideBySide"), ("rating", "RatingPanel"))
+            }
+    await send_settings_panel(app)
+
+
+async def send_settings_panel(app: AppContext) -> None:
+    config = app.config
+    await cl.context.emitter.set_commands(COMMANDS)
+    cl.user_session.set("settings", TurnSettings(system_prompt=config.arena.system_prompt))
+    defaults = config.model(config.arena.model_a).defaults
+    await cl.ChatSettings(
+        [
+            Slider(id="temperature", label="Temperature", initial=defaults.temperature, min=0.0, max=2.0, step=0.05),
+            Slider(id="max_tokens", label="Max tokens", initial=defaults.max_tokens, min=16, max=8192, step=16),
+            TextInput(id="system_prompt", label="System prompt", initial=config.arena.system_prompt, multiline=True),
+        ]
+    ).send()
+
+
+def update_settings(values: dict[str, Any]) -> None:
+    cl.user_session.set(
+        "settings",
+        TurnSettings(
+            temperature=float(values["temperature"]),
+            max_tokens=int(values["max_tokens"]),
+            system_prompt=str(values.get("system_prompt") or ""),
+        ),
+    )
