@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from playground.evalsets.checks import matches_any
-from playground.evalsets.prompt_sets import PromptSetError, available_sets, load_prompt_set
+from playground.evalsets.prompt_sets import (
+    PromptSetError,
+    available_sets,
+    listed_step,
+    load_listed_set,
+    load_prompt_set,
+)
 
 QUICK_20 = {
     "math_01": "42", "math_02": "63", "math_03": "56", "math_04": "1368", "math_05": "400", "math_06": "30",
@@ -78,3 +84,19 @@ def test_broken_sets_name_the_file_item_and_field(tmp_path: Path, text: str, mes
 def test_an_unknown_set_lists_the_known_ones() -> None:
     with pytest.raises(PromptSetError, match="no such prompt set .*quick-20"):
         load_prompt_set("quick-21")
+
+
+@pytest.mark.parametrize(("name", "index"), [
+    ("/etc/hostname", 0), ("../prompts/quick-20", 0), ("quick-20.yaml", 0), ("prompts/quick-20", 0),
+    ("quick-20", -1), ("quick-20", 21), ("quick-20", True), ("quick-20", "3"), (None, 0), (["quick-20"], 0),
+])
+def test_set_steps_from_a_browser_accept_only_listed_names_and_real_positions(name: object, index: object) -> None:
+    with pytest.raises(PromptSetError):
+        listed_step(name, index)
+
+
+def test_a_listed_set_and_its_end_are_valid_steps() -> None:
+    prompt_set, index = listed_step("quick-20", 20)  # past the last item: "that was the last"
+    assert (prompt_set.name, index, len(prompt_set.items)) == ("quick-20", 20, 20)
+    with pytest.raises(PromptSetError, match="no prompt set '/etc/hostname'"):
+        load_listed_set("/etc/hostname")

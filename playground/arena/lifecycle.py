@@ -72,6 +72,7 @@ class TurnRun:
     message_id: str | None = None  # the chat message that shows the panes (app only)
     turn: DuelTurn = field(init=False)
     stored: Turn | None = field(init=False, default=None)
+    _opened: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         settings = TurnSettings(self.settings.temperature, self.settings.max_tokens, self.request.system_prompt)
@@ -81,12 +82,16 @@ class TurnRun:
         self.turn = self.duel.start_turn(self.request.prompt, settings)
 
     async def open(self) -> None:
-        """Create the conversation row on its first turn (the seats as they are now)."""
+        """Create the conversation row on its first turn (the seats as they are now); play() does
+        it if the caller has not (the app opens it before it shows the panes)."""
+        if self._opened:
+            return
         await ensure_conversation(
             self.db, self.conversation.id, self.conversation.owner, blind=self.duel.blind,
             model_a=self.duel.contenders["a"].model, model_b=self.duel.contenders["b"].model,
             kind=self.conversation.kind,
         )
+        self._opened = True
 
     async def play(
         self,
@@ -94,6 +99,7 @@ class TurnRun:
         on_streamed: Callable[[], Awaitable[None]] | None = None,
     ) -> Turn:
         """Stream both sides to the end (or to Stop), then store the turn."""
+        await self.open()
         try:
             async for event in self.turn.stream():
                 if on_event is not None:

@@ -23,6 +23,7 @@ WINNER_LABELS: dict[Winner, str] = {
     "tie": "Tie",
     "tie (bothbad)": "Both bad",
 }
+WINNER_KEYS: dict[Winner, str] = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "bothbad"}  # ids
 
 # One status vocabulary for an answer, live in its pane and stored: waiting and streaming while
 # it runs, then one of the final three (a stopped answer keeps its partial text).

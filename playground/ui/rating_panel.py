@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from playground.core.vocabulary import WINNER_LABELS, WINNERS
+from playground.core.vocabulary import WINNER_KEYS, WINNER_LABELS, WINNERS
 from playground.store.tables import SCORE_MAX, SCORE_MIN
 
 # The panel's buttons, from the one vocabulary (the browser tests find them by these ids).
-VOTES = [{"value": w, "label": WINNER_LABELS[w], "testid": "vote-" + w.removeprefix("model_").replace("tie (bothbad)", "bothbad")}
-         for w in WINNERS]
+VOTES = [{"value": w, "label": WINNER_LABELS[w], "testid": f"vote-{WINNER_KEYS[w]}"} for w in WINNERS]
 SCALE = list(range(SCORE_MIN, SCORE_MAX + 1))
 
 
