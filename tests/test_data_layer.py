@@ -13,6 +13,7 @@ from playground.ui.data_layer import PlaygroundDataLayer, element_id
 from playground.store.database import Database
 from playground.store.ratings import submit_rating
 from playground.store.records import save_turn
+from playground.ui.rating_panel import VOTES
 
 from .store_helpers import rater_with_turns, record, submission
 
@@ -57,7 +58,8 @@ async def test_history_lists_the_thread_and_rebuilds_its_elements(db: Database) 
     assert "Red, green, blue." in panes["props"]["panes"]["a"]["html"]  # type: ignore[index]
     assert panes["props"]["panes"]["b"]["status"] == "stopped"  # type: ignore[index]
     assert panes["props"]["panes"]["a"]["model"] is None  # still blind: no names yet  # type: ignore[index]
-    assert panel["props"] == {"turnId": turn.id, "saved": None, "revealed": None, "checks": None, "message": "", "error": ""}  # type: ignore[comparison-overlap]
+    assert panel["props"] == {"turnId": turn.id, "votes": VOTES, "scale": [1, 2, 3, 4, 5], "saved": None,  # type: ignore[comparison-overlap]
+                              "revealed": None, "checks": None, "message": "", "error": ""}
 
     await submit_rating(db, rater.id, submission(turn.id, winner="model_b"))  # type: ignore[arg-type]
     thread = await layer.get_thread(thread_id)

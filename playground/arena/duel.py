@@ -154,7 +154,7 @@ class DuelTurn:
             generation.feed(event)
             queue.put_nowait(SideEvent(side, event))
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
             queue.put_nowait(side)
 
     def _remember(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 from playground.core.events import BackendEvent, ChatMessage, SamplingParams
@@ -13,7 +13,7 @@ class Backend(Protocol):
 
     def stream(
         self, messages: list[ChatMessage], params: SamplingParams
-    ) -> AsyncIterator[BackendEvent]:
+    ) -> AsyncGenerator[BackendEvent, None]:
         """Yield text/reasoning deltas, then exactly one Done or ErrorEvent.
 
         Failures are yielded as ErrorEvent, never raised. Closing the iterator early (Stop)

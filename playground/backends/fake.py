@@ -11,20 +11,20 @@ asked is kept in ``requests`` so a test can check the messages and parameters th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
-from playground.core.events import BackendEvent, ChatMessage, Done, SamplingParams, TextDelta
+from playground.core.events import BackendEvent, ChatMessage, Done, FinishReason, SamplingParams, TextDelta
 
 Script = Sequence[tuple[float, BackendEvent]]
 
 
-def words_script(text: str, delay_s: float = 0.0, finish: str = "stop") -> list[tuple[float, BackendEvent]]:
+def words_script(text: str, delay_s: float = 0.0, finish: FinishReason = "stop") -> list[tuple[float, BackendEvent]]:
     """A script that streams ``text`` word by word, then ends normally."""
     pieces = [w + " " for w in text.split(" ")]
     pieces[-1] = pieces[-1].rstrip(" ")
     events: list[tuple[float, BackendEvent]] = [(delay_s, TextDelta(p)) for p in pieces if p]
-    events.append((delay_s, Done(finish_reason=finish, output_tokens=len(events))))  # type: ignore[arg-type]
+    events.append((delay_s, Done(finish_reason=finish, output_tokens=len(events))))
     return events
 
 
@@ -35,12 +35,12 @@ class FakeBackend:
     requests: list[tuple[list[ChatMessage], SamplingParams]] = field(default_factory=list)
     closed: int = 0  # streams closed before their script ended (what Stop does)
 
-    def stream(self, messages: list[ChatMessage], params: SamplingParams) -> AsyncIterator[BackendEvent]:
+    def stream(self, messages: list[ChatMessage], params: SamplingParams) -> AsyncGenerator[BackendEvent, None]:
         index = min(len(self.requests), len(self.scripts) - 1)
         self.requests.append((list(messages), params))
         return self._replay(self.scripts[index] if self.scripts else ())
 
-    async def _replay(self, script: Script) -> AsyncIterator[BackendEvent]:
+    async def _replay(self, script: Script) -> AsyncGenerator[BackendEvent, None]:
         finished = False
         try:
             for delay, event in script:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +62,14 @@ class TransformersBackend:
 
     async def stream(
         self, messages: list[ChatMessage], params: SamplingParams
-    ) -> AsyncIterator[BackendEvent]:
+    ) -> AsyncGenerator[BackendEvent, None]:
         try:
             await self.load()
         except Exception as exc:  # a broken checkpoint must show in its pane, not crash the app
             yield ErrorEvent(f"Cannot load local model {self.name!r} from {self.path}: {exc}")
             return
-        model, tokenizer = self._loaded  # type: ignore[misc]
+        assert self._loaded is not None  # load() succeeded
+        model, tokenizer = self._loaded
         try:
             inputs = tokenizer.apply_chat_template(
                 list(messages),

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 import openai
 
 # openai imports its streaming helpers lazily, on the first streamed response, which blocked the
 # event loop for over a second in the middle of the first duel (seen with py-spy). Pay it here.
 import openai.lib.streaming.chat  # noqa: E402,F401
+from openai.types.chat import ChatCompletionMessageParam
 
 from playground.core.config import OpenAIModel
 from playground.core.events import (
@@ -38,7 +39,7 @@ class OpenAICompatibleBackend:
 
     async def stream(
         self, messages: list[ChatMessage], params: SamplingParams
-    ) -> AsyncIterator[BackendEvent]:
+    ) -> AsyncGenerator[BackendEvent, None]:
         extra_body: dict[str, Any] = {}
         if params.chat_template_kwargs:
             # vLLM passes these to the chat template (e.g. Qwen3's enable_thinking).
@@ -49,7 +50,7 @@ class OpenAICompatibleBackend:
         try:
             stream = await self._client.chat.completions.create(
                 model=self.model.model,
-                messages=list(messages),  # type: ignore[arg-type]
+                messages=cast("list[ChatCompletionMessageParam]", list(messages)),
                 temperature=params.temperature,
                 top_p=params.top_p,
                 max_tokens=params.max_tokens,

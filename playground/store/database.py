@@ -20,6 +20,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -71,7 +72,7 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
     )
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -84,7 +85,7 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
+    def _begin_immediate(connection: Any) -> None:
         # Writers take the write lock up front (no deadlocking lock upgrades); a session opened
         # with Database.reading() only reads, from a WAL snapshot, and must not hold the lock
         # while it streams an export for minutes.

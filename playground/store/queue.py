@@ -10,13 +10,16 @@ and left is offered to someone else later).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, func, or_
-from sqlmodel import select
+from sqlalchemy import ColumnElement, and_, exists, func, or_
+from sqlmodel import col, select
 
 from playground.core.generation import GenerationRecord
+from playground.core.vocabulary import Side
 from playground.store.database import Database
 from playground.store.records import ensure_conversation, save_turn
 from playground.store.tables import Assignment, Conversation, Rater, Response, Turn, Vote, utcnow
@@ -32,14 +35,15 @@ async def batch_rater_id(db: Database) -> int:
             rater = Rater(name=BATCH_RATER, password_hash="!system account: no login")
             session.add(rater)
             await session.flush()
-        return rater.id  # type: ignore[return-value]
+        assert rater.id is not None  # given by the flush
+        return rater.id
 
 
-def _complete() -> object:
+def _complete() -> ColumnElement[bool]:
     """Both answers of the turn ended normally."""
     return (
-        select(func.count(Response.id))
-        .where(Response.turn_id == Turn.id, Response.status == "done")
+        select(func.count(col(Response.id)))
+        .where(col(Response.turn_id) == col(Turn.id), col(Response.status) == "done")
         .scalar_subquery()
         == 2
     )
@@ -48,13 +52,13 @@ def _complete() -> object:
 async def done_items(db: Database, prompt_set: str, models: tuple[str, str]) -> set[str]:
     """Items of ``prompt_set`` already answered completely by these two models (either side)."""
     pair = or_(
-        and_(Conversation.model_a == models[0], Conversation.model_b == models[1]),
-        and_(Conversation.model_a == models[1], Conversation.model_b == models[0]),
+        and_(col(Conversation.model_a) == models[0], col(Conversation.model_b) == models[1]),
+        and_(col(Conversation.model_a) == models[1], col(Conversation.model_b) == models[0]),
     )
     query = (
-        select(Turn.item_id)
-        .join(Conversation, Conversation.id == Turn.conversation_id)
-        .where(Conversation.kind == "batch", Turn.prompt_set == prompt_set, pair, _complete())
+        select(col(Turn.item_id))
+        .join(Conversation, col(Conversation.id) == col(Turn.conversation_id))
+        .where(col(Conversation.kind) == "batch", col(Turn.prompt_set) == prompt_set, pair, _complete())
     )
     async with db.sessions() as session:
         return {item for item in (await session.exec(query)).all() if item is not None}
@@ -62,7 +66,8 @@ async def done_items(db: Database, prompt_set: str, models: tuple[str, str]) -> 
 
 async def store_batch_turn(
     db: Database, rater_id: int, *, prompt_set: str, item_id: str, category: str, prompt: str,
-    system_prompt: str, settings: dict, records: dict[str, GenerationRecord], sampling: dict[str, dict],
+    system_prompt: str, settings: dict[str, Any], records: Mapping[Side, GenerationRecord],
+    sampling: Mapping[Side, dict[str, Any]],
 ) -> Turn:
     conversation_id = f"batch-{uuid.uuid4()}"
     await ensure_conversation(
@@ -83,10 +88,10 @@ class QueueProgress:
     total: int  # complete batch turns in the set
 
 
-def _in_set(prompt_set: str | None) -> list[object]:
-    conditions: list[object] = [Conversation.kind == "batch", _complete()]
+def _in_set(prompt_set: str | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [col(Conversation.kind) == "batch", _complete()]
     if prompt_set:
-        conditions.append(Turn.prompt_set == prompt_set)
+        conditions.append(col(Turn.prompt_set) == prompt_set)
     return conditions
 
 
@@ -96,36 +101,38 @@ async def next_for_rater(db: Database, rater_id: int, prompt_set: str | None, ov
     if overlap < 1:
         raise ValueError("overlap must be at least 1")
     now = utcnow()
-    voted = exists().where(Vote.turn_id == Assignment.turn_id, Vote.rater_id == Assignment.rater_id)
+    voted = exists().where(col(Vote.turn_id) == col(Assignment.turn_id), col(Vote.rater_id) == col(Assignment.rater_id))
     holding = (
-        select(func.count(Assignment.id))
-        .where(Assignment.turn_id == Turn.id, or_(Assignment.assigned_at > now - HOLD, voted))
+        select(func.count(col(Assignment.id)))
+        .where(col(Assignment.turn_id) == col(Turn.id), or_(col(Assignment.assigned_at) > now - HOLD, voted))
         .scalar_subquery()
     )
-    mine = exists().where(Assignment.turn_id == Turn.id, Assignment.rater_id == rater_id)
-    my_vote = exists().where(Vote.turn_id == Turn.id, Vote.rater_id == rater_id)
+    mine = exists().where(col(Assignment.turn_id) == col(Turn.id), col(Assignment.rater_id) == rater_id)
+    my_vote = exists().where(col(Vote.turn_id) == col(Turn.id), col(Vote.rater_id) == rater_id)
     async with db.transaction() as session:
         # An item handed over earlier and not voted on yet comes first: the rater left it open.
         pending = (await session.exec(
-            select(Turn.id).join(Conversation, Conversation.id == Turn.conversation_id)
-            .where(*_in_set(prompt_set), mine, ~my_vote).order_by(Turn.id).limit(1)
+            select(col(Turn.id)).join(Conversation, col(Conversation.id) == col(Turn.conversation_id))
+            .where(*_in_set(prompt_set), mine, ~my_vote).order_by(col(Turn.id)).limit(1)
         )).first()
         if pending is not None:
             return pending
         candidates = (await session.exec(
-            select(Turn.id).join(Conversation, Conversation.id == Turn.conversation_id)
-            .where(*_in_set(prompt_set), ~mine, holding < overlap).order_by(Turn.id).limit(20)
+            select(col(Turn.id)).join(Conversation, col(Conversation.id) == col(Turn.conversation_id))
+            .where(*_in_set(prompt_set), ~mine, holding < overlap).order_by(col(Turn.id)).limit(20)
         )).all()
         for turn_id in candidates:
+            if turn_id is None:  # a primary key: never, but the column's type allows it
+                continue
             if db.dialect == "postgresql":
                 # Two raters asking at once: lock the turn, then count again (SQLite's
                 # BEGIN IMMEDIATE already serializes whole transactions).
-                await session.exec(select(Turn.id).where(Turn.id == turn_id).with_for_update())
+                await session.exec(select(col(Turn.id)).where(col(Turn.id) == turn_id).with_for_update())
                 taken = (await session.exec(
-                    select(func.count(Assignment.id)).where(
-                        Assignment.turn_id == turn_id,
-                        or_(Assignment.assigned_at > now - HOLD,
-                            exists().where(Vote.turn_id == turn_id, Vote.rater_id == Assignment.rater_id)),
+                    select(func.count(col(Assignment.id))).where(
+                        col(Assignment.turn_id) == turn_id,
+                        or_(col(Assignment.assigned_at) > now - HOLD,
+                            exists().where(col(Vote.turn_id) == turn_id, col(Vote.rater_id) == col(Assignment.rater_id))),
                     )
                 )).one()
                 if taken >= overlap:
@@ -136,9 +143,9 @@ async def next_for_rater(db: Database, rater_id: int, prompt_set: str | None, ov
 
 
 async def queue_progress(db: Database, rater_id: int, prompt_set: str | None, overlap: int) -> QueueProgress:
-    votes = select(func.count(Vote.id)).where(Vote.turn_id == Turn.id).scalar_subquery()
-    my_vote = exists().where(Vote.turn_id == Turn.id, Vote.rater_id == rater_id)
-    base = select(func.count(Turn.id)).join(Conversation, Conversation.id == Turn.conversation_id)
+    votes = select(func.count(col(Vote.id))).where(col(Vote.turn_id) == col(Turn.id)).scalar_subquery()
+    my_vote = exists().where(col(Vote.turn_id) == col(Turn.id), col(Vote.rater_id) == rater_id)
+    base = select(func.count(col(Turn.id))).join(Conversation, col(Conversation.id) == col(Turn.conversation_id))
     async with db.sessions() as session:
         total = (await session.exec(base.where(*_in_set(prompt_set)))).one()
         fully = (await session.exec(base.where(*_in_set(prompt_set), votes >= overlap))).one()
@@ -152,7 +159,7 @@ async def queued_turn(db: Database, turn_id: int) -> tuple[Turn, dict[str, Gener
 
     async with db.sessions() as session:
         turn = await session.get(Turn, turn_id)
-        responses = (await session.exec(select(Response).where(Response.turn_id == turn_id))).all()
+        responses = (await session.exec(select(Response).where(col(Response.turn_id) == turn_id))).all()
     if turn is None:
         raise LookupError(f"no turn {turn_id}")
     return turn, {r.side: record_of(r) for r in responses}

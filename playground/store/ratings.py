@@ -10,11 +10,12 @@ each, ``updated_at`` moves). When :func:`submit_rating` returns, the transaction
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import select
+from sqlmodel import col, select
 
 from playground.core.vocabulary import SIDES, Winner
 from playground.store.database import Database
@@ -84,6 +85,7 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
         turn = await session.get(Turn, submission.turn_id)
         if turn is None:
             raise RatingRefused(f"Rating not saved: there is no turn {submission.turn_id}.")
+        turn_id = submission.turn_id
         conversation = await session.get(Conversation, turn.conversation_id)
         assert conversation is not None  # a foreign key
         batch = conversation.kind == "batch"
@@ -128,7 +130,7 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
                 updated_at=now,
             )
             await session.exec(
-                statement.on_conflict_do_update(  # type: ignore[arg-type]
+                statement.on_conflict_do_update(
                     index_elements=["response_id", "rater_id"],
                     set_={
                         "accuracy": scores.accuracy,
@@ -149,7 +151,7 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
             updated_at=now,
         )
         await session.exec(
-            statement.on_conflict_do_update(  # type: ignore[arg-type]
+            statement.on_conflict_do_update(
                 index_elements=["turn_id", "rater_id"],
                 set_={"winner": submission.winner, "blind": blind, "updated_at": now},
             )
@@ -158,7 +160,7 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
             conversation.revealed_at = now  # the names are shown from now on
             session.add(conversation)
     return StoredRating(
-        turn_id=turn.id,  # type: ignore[arg-type]
+        turn_id=turn_id,
         changed=earlier is not None,
         winner=submission.winner,
         blind=blind,
@@ -168,7 +170,7 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
     )
 
 
-async def ratings_of_turn(db: Database, turn_id: int, rater_id: int) -> dict | None:
+async def ratings_of_turn(db: Database, turn_id: int, rater_id: int) -> dict[str, Any] | None:
     """What this rater gave for a turn, in the panel's shape, or None."""
     async with db.sessions() as session:
         vote = (
@@ -179,7 +181,7 @@ async def ratings_of_turn(db: Database, turn_id: int, rater_id: int) -> dict | N
         rows = (
             await session.exec(
                 select(Response.side, Rating)
-                .join(Rating, Rating.response_id == Response.id)
+                .join(Rating, col(Rating.response_id) == col(Response.id))
                 .where(Response.turn_id == turn_id, Rating.rater_id == rater_id)
             )
         ).all()

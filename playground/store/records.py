@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from playground.core.generation import GenerationRecord
-from playground.core.vocabulary import FINAL_STATUSES
+from playground.core.events import FinishReason
+from playground.core.vocabulary import FINAL_STATUSES, FinalStatus, Side
 from playground.store.database import Database
 from playground.store.tables import Conversation, Response, Turn
 
@@ -70,14 +71,14 @@ async def save_turn(
     *,
     prompt: str,
     system_prompt: str,
-    settings: dict,
-    records: dict[str, GenerationRecord],
-    sampling: dict[str, dict],
+    settings: dict[str, Any],
+    records: Mapping[Side, GenerationRecord],
+    sampling: Mapping[Side, dict[str, Any]],
     message_id: str | None,
     category: str | None = None,
     prompt_set: str | None = None,
     item_id: str | None = None,
-    checks: Mapping[str, StoredCheck] | None = None,
+    checks: Mapping[Side, StoredCheck] | None = None,
 ) -> Turn:
     """Store a finished turn (done, error or stopped on each side) and both responses, with the
     automatic checks of a prompt-set item's answers."""
@@ -87,7 +88,7 @@ async def save_turn(
             raise LookupError(f"no conversation {conversation_id}")
         position = (
             await session.exec(
-                select(func.count()).select_from(Turn).where(Turn.conversation_id == conversation_id)
+                select(func.count()).select_from(Turn).where(col(Turn.conversation_id) == conversation_id)
             )
         ).one()
         turn = Turn(
@@ -104,6 +105,7 @@ async def save_turn(
         )
         session.add(turn)
         await session.flush()
+        assert turn.id is not None  # given by the flush
         for side, record in sorted(records.items()):
             check = (checks or {}).get(side)
             session.add(
@@ -137,12 +139,12 @@ async def save_turn(
 def record_of(response: Response) -> GenerationRecord:
     """A stored response as the generation record it was saved from (to redraw its pane)."""
     return GenerationRecord(
-        side=response.side,  # type: ignore[arg-type]
+        side=cast(Side, response.side),
         model=response.model,
         text=response.text,
         reasoning=response.reasoning,
-        status=response.status,  # type: ignore[arg-type]
-        finish_reason=response.finish_reason,  # type: ignore[arg-type]
+        status=cast(FinalStatus, response.status),
+        finish_reason=cast(FinishReason | None, response.finish_reason),
         error=response.error,
         latency_s=response.latency_s,
         ttft_s=response.ttft_s,
@@ -164,18 +166,18 @@ async def load_conversation(
             return None
         turns = (
             await session.exec(
-                select(Turn).where(Turn.conversation_id == conversation_id).order_by(Turn.position)
+                select(Turn).where(col(Turn.conversation_id) == conversation_id).order_by(col(Turn.position))
             )
         ).all()
         responses = (
             await session.exec(
-                select(Response).where(Response.turn_id.in_([t.id for t in turns]))  # type: ignore[union-attr]
+                select(Response).where(col(Response.turn_id).in_([t.id for t in turns]))
             )
         ).all()
     by_turn: dict[int, dict[str, Response]] = {}
     for response in responses:
         by_turn.setdefault(response.turn_id, {})[response.side] = response
-    return conversation, [(turn, by_turn.get(turn.id, {})) for turn in turns]  # type: ignore[arg-type]
+    return conversation, [(turn, by_turn.get(turn.id, {}) if turn.id is not None else {}) for turn in turns]
 
 
 async def stored_checks(db: Database, turn_id: int) -> dict[str, str] | None:
@@ -183,6 +185,6 @@ async def stored_checks(db: Database, turn_id: int) -> dict[str, str] | None:
     none (a typed prompt, or an item with nothing to check)."""
     async with db.sessions() as session:
         rows = (await session.exec(
-            select(Response.side, Response.check_verdict).where(Response.turn_id == turn_id)
+            select(Response.side, Response.check_verdict).where(col(Response.turn_id) == turn_id)
         )).all()
     return {side: verdict for side, verdict in rows if verdict} or None

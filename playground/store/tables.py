@@ -68,7 +68,7 @@ class Turn(SQLModel, table=True):
     position: int  # 0, 1, 2 ... within the conversation
     prompt: str = Field(sa_type=sa.Text)
     system_prompt: str = Field(default="", sa_type=sa.Text)
-    settings: dict = Field(default_factory=dict, sa_type=JSONDoc)  # what the rater chose
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)  # what the rater chose
     blind: bool  # were the model names hidden while this turn was shown?
     # The prompt set's category (math, code ...) when the turn came from one; the report groups by it.
     category: str | None = Field(default=None, max_length=100, index=True)
@@ -100,11 +100,11 @@ class Response(SQLModel, table=True):
     status: str = Field(max_length=10)
     finish_reason: str | None = Field(default=None, max_length=20)
     error: str | None = Field(default=None, sa_type=sa.Text)
-    sampling: dict = Field(default_factory=dict, sa_type=JSONDoc)  # the parameters sent
+    sampling: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDoc)  # the parameters sent
     latency_s: float | None = None
     ttft_s: float | None = None
     tpot_s: float | None = None
-    itl_s: list = Field(default_factory=list, sa_type=JSONDoc)
+    itl_s: list[float] = Field(default_factory=list, sa_type=JSONDoc)
     output_tokens: int = 0
     prompt_tokens: int | None = None
     tokens_per_s: float | None = None
@@ -113,7 +113,7 @@ class Response(SQLModel, table=True):
     # checked against (the references and constraints of the item at the time).
     check_verdict: str | None = Field(default=None, sa_type=sa.Text)
     reference_match: bool | None = None
-    check_basis: dict | None = Field(default=None, sa_type=JSONDoc)
+    check_basis: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
     created_at: datetime = _when()
 
     __table_args__ = (
@@ -190,7 +190,7 @@ class Judgement(SQLModel, table=True):
     winner: str | None = Field(default=None, max_length=20)
     first: str | None = Field(default=None, max_length=20)  # verdict with the answers as shown
     second: str | None = Field(default=None, max_length=20)  # with the answers swapped, mapped back
-    replies: list = Field(default_factory=list, sa_type=JSONDoc)  # the judge's two raw replies
+    replies: list[str] = Field(default_factory=list, sa_type=JSONDoc)  # the judge's two raw replies
     created_at: datetime = _when()
 
     __table_args__ = (sa.UniqueConstraint("turn_id", "judge_model", name="uq_judgement_judge"),)

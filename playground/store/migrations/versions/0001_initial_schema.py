@@ -9,7 +9,7 @@ Create Date: 2026-11-27 00:26:49.639793
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+from sqlmodel.sql.sqltypes import AutoString
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
@@ -23,8 +23,8 @@ def upgrade() -> None:
 
     op.create_table('raters',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('password_hash', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('name', AutoString(length=100), nullable=False),
+    sa.Column('password_hash', AutoString(length=200), nullable=False),
     sa.Column('is_admin', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
@@ -41,11 +41,11 @@ def upgrade() -> None:
     sa.UniqueConstraint('identifier')
     )
     op.create_table('conversations',
-    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('id', AutoString(length=64), nullable=False),
     sa.Column('rater_id', sa.Integer(), nullable=False),
-    sa.Column('mode', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-    sa.Column('model_a', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('model_b', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('mode', AutoString(length=10), nullable=False),
+    sa.Column('model_a', AutoString(length=200), nullable=False),
+    sa.Column('model_b', AutoString(length=200), nullable=False),
     sa.Column('revealed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("mode IN ('blind', 'named')", name='ck_conversation_mode'),
@@ -123,13 +123,13 @@ def upgrade() -> None:
     )
     op.create_table('turns',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('conversation_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('conversation_id', AutoString(length=64), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('prompt', sa.Text(), nullable=False),
     sa.Column('system_prompt', sa.Text(), nullable=False),
     sa.Column('settings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('blind', sa.Boolean(), nullable=False),
-    sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('message_id', AutoString(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -141,12 +141,12 @@ def upgrade() -> None:
     op.create_table('responses',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('turn_id', sa.Integer(), nullable=False),
-    sa.Column('side', sqlmodel.sql.sqltypes.AutoString(length=1), nullable=False),
-    sa.Column('model', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('side', AutoString(length=1), nullable=False),
+    sa.Column('model', AutoString(length=200), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('reasoning', sa.Text(), nullable=False),
-    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-    sa.Column('finish_reason', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+    sa.Column('status', AutoString(length=10), nullable=False),
+    sa.Column('finish_reason', AutoString(length=20), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('sampling', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('latency_s', sa.Float(), nullable=True),
@@ -170,9 +170,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('turn_id', sa.Integer(), nullable=False),
     sa.Column('rater_id', sa.Integer(), nullable=False),
-    sa.Column('winner', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('model_a', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('model_b', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('winner', AutoString(length=20), nullable=False),
+    sa.Column('model_a', AutoString(length=200), nullable=False),
+    sa.Column('model_b', AutoString(length=200), nullable=False),
     sa.Column('blind', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),

@@ -8,7 +8,7 @@ Create Date: 2026-11-27 02:40:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+from sqlmodel.sql.sqltypes import AutoString
 from alembic import op
 
 revision = "0002"
@@ -20,7 +20,7 @@ depends_on = None
 def upgrade() -> None:
     # batch mode: SQLite cannot ALTER TABLE ... ADD a column with an index in one statement.
     with op.batch_alter_table("turns") as batch:
-        batch.add_column(sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
+        batch.add_column(sa.Column("category", AutoString(length=100), nullable=True))
         batch.create_index("ix_turns_category", ["category"], unique=False)
 
 

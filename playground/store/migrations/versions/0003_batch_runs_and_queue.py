@@ -9,7 +9,7 @@ Create Date: 2026-11-27 03:20:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+from sqlmodel.sql.sqltypes import AutoString
 from alembic import op
 
 revision = "0003"
@@ -20,11 +20,11 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("conversations") as batch:
-        batch.add_column(sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False,
+        batch.add_column(sa.Column("kind", AutoString(length=10), nullable=False,
                                    server_default="chat"))
     with op.batch_alter_table("turns") as batch:
-        batch.add_column(sa.Column("prompt_set", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
-        batch.add_column(sa.Column("item_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
+        batch.add_column(sa.Column("prompt_set", AutoString(length=100), nullable=True))
+        batch.add_column(sa.Column("item_id", AutoString(length=100), nullable=True))
         batch.create_index("ix_turns_prompt_item", ["prompt_set", "item_id"], unique=False)
     op.create_table(
         "assignments",

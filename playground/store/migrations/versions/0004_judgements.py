@@ -8,7 +8,7 @@ Create Date: 2026-11-27 03:40:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+from sqlmodel.sql.sqltypes import AutoString
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
@@ -23,10 +23,10 @@ def upgrade() -> None:
         "judgements",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("turn_id", sa.Integer(), nullable=False),
-        sa.Column("judge_model", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("winner", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
-        sa.Column("first", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
-        sa.Column("second", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("judge_model", AutoString(length=200), nullable=False),
+        sa.Column("winner", AutoString(length=20), nullable=True),
+        sa.Column("first", AutoString(length=20), nullable=True),
+        sa.Column("second", AutoString(length=20), nullable=True),
         sa.Column("replies", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["turn_id"], ["turns.id"]),
