@@ -14,13 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 
 from playground.devtools.vllm_server import VLLMServer
 
-from .paths import PROJECT_ROOT
-
 from .conftest import free_port, local_model_entry, vllm_model_entry, write_config
+from .paths import PROJECT_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.vllm]
 
@@ -45,7 +44,8 @@ ADMIN = ("ada", "ada-password")
 def add_rater_with_cli(db_url: str, name: str, password: str, admin: bool = False) -> None:
     """Through the real command (it also creates the tables on a new database)."""
     subprocess.run(
-        [sys.executable, "-m", "playground.cli", "raters", "add", name, "--password-stdin"] + (["--admin"] if admin else []),
+        [sys.executable, "-m", "playground.cli", "raters", "add", name, "--password-stdin"]
+        + (["--admin"] if admin else []),
         input=password + "\n", text=True, check=True, cwd=PROJECT_ROOT,
         env=dict(os.environ, PLAYGROUND_DATABASE_URL=db_url),
     )
@@ -104,13 +104,17 @@ def app_config(tmp: Path, server: VLLMServer, demo_models_dir: Path, vllm_overri
 
 
 @pytest.fixture(scope="module")
-def app(vllm_server: VLLMServer, demo_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainlitApp]:
+def app(
+    vllm_server: VLLMServer, demo_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ChainlitApp]:
     tmp = tmp_path_factory.mktemp("app")
     db_url = f"sqlite:///{tmp / 'playground.db'}"
     add_rater_with_cli(db_url, *RATER)
     add_rater_with_cli(db_url, *OTHER_RATER)
     add_rater_with_cli(db_url, *ADMIN, admin=True)
-    running = ChainlitApp(app_config(tmp, vllm_server, demo_models_dir), tmp / "chainlit.log", db_url, vllm_server.log_path)
+    running = ChainlitApp(
+        app_config(tmp, vllm_server, demo_models_dir), tmp / "chainlit.log", db_url, vllm_server.log_path
+    )
     yield running
     running.stop()
 
@@ -337,7 +341,9 @@ def test_rating_a_turn_reveals_the_names_and_is_stored(page: Page, app: Chainlit
     # The next turn of this conversation is shown and stored named.
     finish_turn(page, app, "And three animals?", turn=1)
     expect(page.get_by_test_id("pane-a-model").nth(1)).to_have_text(f" · {revealed['a']}", timeout=15_000)
-    turns = rows(app.db_url, "SELECT position, blind FROM turns WHERE conversation_id = ? ORDER BY position", conversation)
+    turns = rows(
+        app.db_url, "SELECT position, blind FROM turns WHERE conversation_id = ? ORDER BY position", conversation
+    )
     assert [tuple(t) for t in turns] == [(0, 1), (1, 0)]
 
 
@@ -382,15 +388,26 @@ def test_a_conversation_is_listed_and_reopens_with_its_answers_and_ratings(
     finally:
         context.close()
 
-    # Another rater does not see it.
+    # Another rater does not see it. Absence means something only once the sidebar has its
+    # list: wait for the list the server sends this rater, and for the sidebar to draw it (their
+    # own threads, or its empty state), then look.
     other = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         page_other = other.new_page()
-        open_chat(page_other, app.url, OTHER_RATER)
-        page_other.wait_for_timeout(1000)
+        with page_other.expect_response(is_thread_list, timeout=60_000) as listed:
+            open_chat(page_other, app.url, OTHER_RATER)
+        assert listed.value.ok
+        assert thread_id not in [thread["id"] for thread in listed.value.json()["data"]]
+        drawn = page_other.get_by_text("No threads found").or_(page_other.locator("a[href*='/thread/']"))
+        expect(drawn.first).to_be_visible(timeout=30_000)
         assert page_other.locator(f"a[href$='/thread/{thread_id}']").count() == 0
     finally:
         other.close()
+
+
+def is_thread_list(response: Response) -> bool:
+    """The sidebar's request for the logged-in rater's conversations."""
+    return response.request.method == "POST" and response.url.endswith("/project/threads")
 
 
 def store_synthetic_votes(db_url: str) -> None:
@@ -428,7 +445,8 @@ def open_leaderboard(page: Page) -> None:
     page.locator("#command-Leaderboard").click()
     page.locator("#chat-input").fill("show")
     page.locator("#chat-submit").click()
-    expect(page.get_by_text("Leaderboard (Bradley-Terry, Elo scale, 95% bootstrap interval)")).to_be_visible(timeout=60_000)
+    title = page.get_by_text("Leaderboard (Bradley-Terry, Elo scale, 95% bootstrap interval)")
+    expect(title).to_be_visible(timeout=60_000)
 
 
 def test_leaderboard_command_shows_tables_and_plots_and_admins_see_agreement(

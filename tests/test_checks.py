@@ -36,6 +36,14 @@ CASES = [
     ("-3 degrees", "-3", True),
     ("30", "30.0", True),
     ("", "42", False),
+    # CJK characters are word characters to the regex, yet a number written right after (or
+    # before) them is still a number: Chinese and Japanese put no space there.
+    ("所以答案等于1024。", "1024", True),
+    ("共计1,024个", "1024", True),
+    ("答えは1024です", "1024", True),
+    ("답은 1024입니다", "1024", True),
+    ("等于1025。", "1024", False),
+    ("abc1024", "1024", False),  # after Latin letters: a code or a name, not a number
 ]
 
 
@@ -46,6 +54,10 @@ def test_contains_reference(answer: str, reference: str, expected: bool) -> None
 
 def test_numbers_are_read_with_separators_and_signs() -> None:
     assert [str(n) for n in numbers_in("1,024 and 12,34 and -7 and 3.5 and x2")] == ["1024", "12", "34", "-7", "3.5"]
+
+
+def test_numbers_next_to_cjk_text_are_read() -> None:
+    assert [str(n) for n in numbers_in("所以答案等于1024。共计1,024个，x2 和 3.5米")] == ["1024", "1024", "3.5"]
 
 
 def item(**constraints_and_more: object) -> PromptItem:

@@ -25,9 +25,11 @@ def test_db_upgrade_then_raters_add(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     done = playground("db", "upgrade", db_url=url)
     assert done.returncode == 0 and f"database at revision {head_revision()}" in done.stderr
-    added = playground("raters", "add", "ana", "--admin", "--password-stdin", db_url=url, stdin="s3cret!\n")
+    short = playground("raters", "add", "ana", "--admin", "--password-stdin", db_url=url, stdin="s3cret!\n")
+    assert short.returncode == 2 and "at least 8 characters" in short.stderr
+    added = playground("raters", "add", "ana", "--admin", "--password-stdin", db_url=url, stdin="s3cret!-pw\n")
     assert added.returncode == 0 and "rater 'ana' added (admin)" in added.stderr
-    again = playground("raters", "add", "ana", "--password-stdin", db_url=url, stdin="other\n")
+    again = playground("raters", "add", "ana", "--password-stdin", db_url=url, stdin="other-password\n")
     assert again.returncode == 2 and "already exists" in again.stderr
     bad = playground("db", "upgrade", db_url="mysql://x@localhost/db")
     assert bad.returncode == 2 and "PLAYGROUND_DATABASE_URL" in bad.stderr

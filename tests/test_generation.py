@@ -50,7 +50,15 @@ def test_stop_marks_stopped_once() -> None:
     g.feed(TextDelta("partial"), now=0.1)
     g.stop(now=0.3)
     assert g.status == "stopped" and g.text == "partial"
-    g.feed(Done("stop"), now=1.0)
+    # What the backend sends after Stop (a Done, an error, a late chunk) changes nothing: the
+    # rater saw it stop at 0.3 s, and its record says so.
+    g.feed(TextDelta(" late"), now=0.5)
+    g.feed(Done("stop", output_tokens=9), now=1.0)
+    g.feed(ErrorEvent("connection closed"), now=1.1)
+    g.stop(now=2.0)  # a second Stop does not move the end either
+    r = g.record()
+    assert (r.status, r.finish_reason, r.error, r.text) == ("stopped", "stopped", None, "partial")
+    assert r.latency_s == pytest.approx(0.3) and r.output_tokens == 1
     done = Generation("b", "m")
     done.start(now=0.0)
     done.feed(Done("stop"), now=0.1)

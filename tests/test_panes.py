@@ -40,3 +40,22 @@ def test_model_output_cannot_inject_markup() -> None:
     html = duel_props({"a": finished("a", "m", evil)}, blind=True)["panes"]["a"]["html"]
     assert "<img" not in html and "<script" not in html and 'href="javascript:' not in html
     assert "&lt;script&gt;" in html
+
+
+def test_images_in_answers_are_links_never_fetched() -> None:
+    # An <img> would make the rater's browser fetch whatever URL the model wrote (a tracking
+    # pixel); the image is shown as a link the rater may follow, or not.
+    answer = (
+        "See ![the chart](https://tracker.example/pixel.png?who=rater) and ![](https://tracker.example/empty.png)\n\n"
+        "![by reference][r] and [![nested](https://tracker.example/n.png)](https://example.org/page)\n\n"
+        '![x](javascript:alert(1)) ![<b>alt</b>](https://tracker.example/q.png "a title")\n\n'
+        "[r]: https://tracker.example/ref.png"
+    )
+    html = duel_props({"a": finished("a", "m", answer)}, blind=True)["panes"]["a"]["html"]
+    assert "<img" not in html
+    assert '<a href="https://tracker.example/pixel.png?who=rater">the chart</a>' in html
+    assert '<a href="https://tracker.example/empty.png">https://tracker.example/empty.png</a>' in html
+    assert '<a href="https://tracker.example/ref.png">by reference</a>' in html
+    # Inside a link, the image is its alt text (a link in a link is not valid HTML).
+    assert '<a href="https://example.org/page">nested</a>' in html
+    assert 'href="javascript:' not in html and "<b>" not in html and "data:" not in html

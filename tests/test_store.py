@@ -12,7 +12,8 @@ from sqlmodel import SQLModel, func, select
 
 from playground.store.database import Database, DatabaseError, database_url
 from playground.store.migrate import check_at_head, current_revision, head_revision, upgrade
-from playground.store.raters import RaterError, add_rater, authenticate
+from playground.cli.main import DEMO_RATER
+from playground.store.raters import RaterError, add_rater, authenticate, get_rater
 from playground.store.ratings import RatingRefused, ratings_of_turn, submit_rating
 from playground.store.tables import Conversation, Rating, Response, Turn, Vote
 
@@ -95,9 +96,20 @@ async def test_raters_have_hashed_passwords(db: Database) -> None:
     assert await authenticate(db, "alice", "wrong") is None
     assert await authenticate(db, "nobody", "correct horse") is None
     with pytest.raises(RaterError, match="already exists"):
-        await add_rater(db, "alice", "another")
+        await add_rater(db, "alice", "another password")
     with pytest.raises(RaterError, match="rater name"):
         await add_rater(db, "bad name!", "password")
+
+
+async def test_rater_passwords_have_at_least_8_characters(db: Database) -> None:
+    for short in ("", "demo", "7-chars"):
+        with pytest.raises(RaterError, match="at least 8 characters"):
+            await add_rater(db, "bob", short)
+    assert await get_rater(db, "bob") is None  # nothing stored for a refused password
+    assert (await add_rater(db, "bob", "8 chars!")).name == "bob"
+    # The account `playground up --demo` creates obeys the same rule.
+    assert (await add_rater(db, *DEMO_RATER)).name == DEMO_RATER[0]
+    assert await authenticate(db, *DEMO_RATER) is not None
 
 
 async def test_turns_store_both_responses_with_their_records(db: Database) -> None:

@@ -24,7 +24,7 @@ db_app = typer.Typer(no_args_is_help=True, help="The database (PLAYGROUND_DATABA
 app.add_typer(db_app, name="db")
 raters_app = typer.Typer(no_args_is_help=True, help="Rater accounts (they log in to the app).")
 app.add_typer(raters_app, name="raters")
-DEMO_RATER = ("demo", "demo")
+DEMO_RATER = ("demo", "demodemo")  # rater passwords have at least 8 characters
 
 
 @app.command("demo-models")

@@ -69,6 +69,11 @@ class Generation:
         self.status = "streaming"
 
     def feed(self, event: BackendEvent, now: float | None = None) -> None:
+        if self.status == "stopped":
+            # Stop is final: the rater saw the answer end there. What the backend still sends
+            # (a late chunk, its Done, the error of a cut stream) would change the text, the
+            # status or the end time of an answer that is already on screen and rated as is.
+            return
         now = self.clock() if now is None else now
         if self.started_at is None:
             self.start(now)

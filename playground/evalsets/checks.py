@@ -24,8 +24,15 @@ if TYPE_CHECKING:
     from playground.evalsets.prompt_sets import PromptItem
 
 THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+# A letter, digit or underscore that is not CJK: what may not touch a number. Chinese, Japanese
+# and Korean write numbers right against their words ("等于1024。", "共计1,024个") and those
+# characters are \w to the regex, so they are taken out; "abc123" stays a name, not a number.
+_GLUED = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 # 1,024 / 1,024.5 / -3 / 2.50 / .5 ; thousands groups only where they are well formed.
-NUMBER = re.compile(r"(?<![\w.])[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?![\w])|(?<![\w.])[-−]?\d+")
+NUMBER = re.compile(
+    rf"(?<!{_GLUED})(?<!\.)[-−]?(?:\d{{1,3}}(?:,\d{{3}})+|\d+)?(?:\.\d+)?(?!{_GLUED})"
+    rf"|(?<!{_GLUED})(?<!\.)[-−]?\d+"
+)
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 

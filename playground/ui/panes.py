@@ -2,19 +2,47 @@
 
 In blind mode the real model names never reach the browser: a pane is "Model A" or "Model B"
 until the rating issue's reveal. Markdown is rendered here, with raw HTML disabled, so that a
-model's output cannot inject markup into the page.
+model's output cannot inject markup into the page, and images shown as links, so that it cannot
+make the rater's browser fetch a URL either.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
 
 from playground.core.events import Side
 from playground.core.generation import Generation, GenerationRecord
 
+
+def _image_as_link(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """``![alt](url)`` as ``<a href="url">alt</a>``: an <img> would be fetched as soon as the
+    answer is shown, so a model could make every rater's browser call a URL of its choice (a
+    tracking pixel). A link is only followed if the rater chooses to. markdown-it has already
+    refused unsafe schemes (``javascript:`` and the like): such an image is plain text."""
+    token = tokens[idx]
+    alt = escapeHtml(self.renderInlineAsText(token.children, options, env))
+    # A link cannot contain a link: an image inside one is its alt text (its URL is dropped).
+    depth = sum(1 if t.type == "link_open" else -1 for t in tokens[:idx] if t.type in ("link_open", "link_close"))
+    if depth > 0:
+        return alt
+    src = str(token.attrGet("src") or "")
+    if src.startswith("data:"):  # an inline image (markdown-it lets data:image/* through): nothing to link to
+        return alt or "[image]"
+    src = escapeHtml(src)
+    return f'<a href="{src}">{alt or src}</a>'
+
+
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable("table")
+_MARKDOWN.add_render_rule("image", _image_as_link)
 
 
 def render_markdown(text: str) -> str:
