@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from playground.store.migrate import head_revision
 from playground.devtools.postgres_server import PostgresServer
+from playground.store.migrate import head_revision
+
 from .paths import PROJECT_ROOT
 
 

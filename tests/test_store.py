@@ -10,9 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel, func, select
 
+from playground.cli.main import DEMO_RATER
 from playground.store.database import Database, DatabaseError, database_url
 from playground.store.migrate import check_at_head, current_revision, head_revision, upgrade
-from playground.cli.main import DEMO_RATER
 from playground.store.raters import RaterError, add_rater, authenticate, get_rater
 from playground.store.ratings import RatingRefused, ratings_of_turn, submit_rating
 from playground.store.tables import Conversation, Rating, Response, Turn, Vote
@@ -54,7 +54,8 @@ async def test_upgrade_from_the_first_schema_keeps_the_turns(blank_db_url: str) 
         await upgrade(database, "0001")
         async with database.transaction() as session:
             await session.execute(text(
-                "INSERT INTO raters (name, password_hash, is_admin, created_at) VALUES ('old', 'x', false, CURRENT_TIMESTAMP)"
+                "INSERT INTO raters (name, password_hash, is_admin, created_at) "
+                "VALUES ('old', 'x', false, CURRENT_TIMESTAMP)"
             ))
             await session.execute(text(
                 "INSERT INTO conversations (id, rater_id, mode, model_a, model_b, created_at) "

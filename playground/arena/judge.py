@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sqlalchemy import exists, func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from playground.backends.registry import BackendPool
-from playground.evalsets.checks import strip_reasoning
 from playground.core.config import PlaygroundConfig
 from playground.core.events import ErrorEvent, SamplingParams, TextDelta
+from playground.evalsets.checks import strip_reasoning
 from playground.store.database import Database
 from playground.store.tables import Judgement, Response, Turn
 
@@ -124,10 +124,11 @@ async def judge_turns(
     if config.judge is None:
         raise JudgeError(f"{config.source}: no 'judge' section (judge: {{model: NAME}})")
     judge_model = config.judge.model
-    complete = (select(func.count(Response.id)).where(Response.turn_id == Turn.id, Response.status == "done")
+    complete = (select(func.count(col(Response.id)))
+                .where(col(Response.turn_id) == col(Turn.id), col(Response.status) == "done")
                 .scalar_subquery() == 2)
-    judged = exists().where(Judgement.turn_id == Turn.id, Judgement.judge_model == judge_model)
-    query = select(Turn.id, Turn.prompt).where(complete, ~judged).order_by(Turn.id)
+    judged = exists().where(col(Judgement.turn_id) == col(Turn.id), col(Judgement.judge_model) == judge_model)
+    query = select(col(Turn.id), Turn.prompt).where(complete, ~judged).order_by(col(Turn.id))
     if prompt_set:
         query = query.where(Turn.prompt_set == prompt_set)
     if limit:
@@ -139,7 +140,8 @@ async def judge_turns(
 
     async def one(turn_id: int, question: str) -> None:
         async with db.sessions() as session:
-            answers = {r.side: r.text for r in (await session.exec(select(Response).where(Response.turn_id == turn_id))).all()}
+            stored = await session.exec(select(Response).where(Response.turn_id == turn_id))
+            answers = {r.side: r.text for r in stored.all()}
         async with gate:
             try:
                 replies = [await _ask(pool, config, question, answers["a"], answers["b"]),
@@ -154,5 +156,6 @@ async def judge_turns(
         run.judged += 1
         run.unreadable += winner is None
 
-    await asyncio.gather(*(one(turn_id, question) for turn_id, question in turns))
+    # Read back from the table, every turn has its id (the model's type allows None for new rows).
+    await asyncio.gather(*(one(turn_id, question) for turn_id, question in turns if turn_id is not None))
     return run

@@ -29,7 +29,6 @@ from playground.core.events import (
 from playground.core.vocabulary import Side, Status
 
 
-
 @dataclass(frozen=True, slots=True)
 class GenerationRecord:
     side: Side
@@ -125,7 +124,7 @@ class Generation:
             tpot = (latency - ttft) / (tokens - 1)
         if latency and tokens:
             throughput = tokens / latency
-        gaps = tuple(b - a for a, b in zip(self.chunk_times, self.chunk_times[1:]))
+        gaps = tuple(b - a for a, b in zip(self.chunk_times, self.chunk_times[1:], strict=False))
         return GenerationRecord(
             side=self.side,
             model=self.model,

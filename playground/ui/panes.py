@@ -17,8 +17,8 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-from playground.core.events import Side
 from playground.core.generation import Generation, GenerationRecord
+from playground.core.vocabulary import Side
 
 
 def _image_as_link(
