@@ -19,10 +19,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub, ever
 
 from playground.core.config import PlaygroundConfig, load_config  # noqa: E402
 from playground.devtools.demo_models import build_demo_models  # noqa: E402
-from playground.store.database import Database  # noqa: E402
-from playground.store.migrate import upgrade  # noqa: E402
 from playground.devtools.postgres_server import PostgresServer  # noqa: E402
 from playground.devtools.vllm_server import VLLMServer  # noqa: E402
+from playground.store.database import Database  # noqa: E402
+from playground.store.migrate import upgrade  # noqa: E402
 
 VLLM_SERVED_NAME = "demo-a"
 

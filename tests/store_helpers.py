@@ -38,7 +38,10 @@ async def rater_with_turns(
     return rater, stored
 
 
-def submission(turn_id: int, winner: str = "model_a", a: tuple[int, int] = (4, 5), b: tuple[int, int] = (2, 3), comment: str = "") -> dict:
+def submission(
+    turn_id: int, winner: str = "model_a", a: tuple[int, int] = (4, 5), b: tuple[int, int] = (2, 3),
+    comment: str = "",
+) -> dict:
     return {
         "turn_id": turn_id,
         "a": {"accuracy": a[0], "fluency": a[1]},

@@ -19,7 +19,10 @@ pytestmark = pytest.mark.vllm
 HELLO = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-async def collect(backend, messages=HELLO, params=SamplingParams(temperature=0.0, max_tokens=24)):
+GREEDY = SamplingParams(temperature=0.0, max_tokens=24)
+
+
+async def collect(backend, messages=HELLO, params=GREEDY):
     return [event async for event in backend.stream(messages, params)]
 
 

@@ -53,7 +53,7 @@ async def test_generation_never_blocks_the_event_loop(duel_config: PlaygroundCon
     during = [t for t in ticks if times[0] <= t <= times[-1]]
     # The loop kept running between tokens: many ticks while generate() worked in its thread.
     assert len(during) >= 10
-    assert max(b - a for a, b in zip(during, during[1:])) < 0.5
+    assert max(b - a for a, b in zip(during, during[1:], strict=False)) < 0.5
 
 
 async def test_stop_ends_generation_within_a_few_tokens(duel_config: PlaygroundConfig) -> None:

@@ -13,19 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from playground.arena.batch import run_batch
 from playground.arena.duel import TurnSettings
 from playground.backends.registry import BackendPool
-from playground.arena.batch import run_batch
 from playground.core.config import load_config
+from playground.devtools.vllm_server import VLLMServer
 from playground.evalsets.prompt_sets import load_prompt_set
 from playground.store.database import Database
 from playground.store.migrate import upgrade
 from playground.store.queue import done_items
-from playground.devtools.vllm_server import VLLMServer
-
-from .paths import PROJECT_ROOT
 
 from .conftest import local_model_entry, vllm_model_entry, write_config
+from .paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.vllm
 MODELS = ("vllm-demo", "local-demo")

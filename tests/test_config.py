@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from playground.core.config import ConfigError, check_local_paths, load_config
+
 from .paths import PROJECT_ROOT
 
 GOOD = """

@@ -4,15 +4,15 @@ history, and a reopened thread's panes and rating rebuilt from the playground's 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import chainlit as cl
 from chainlit.types import Pagination, ThreadFilter
 
-from playground.ui.data_layer import PlaygroundDataLayer, element_id
 from playground.store.database import Database
 from playground.store.ratings import submit_rating
 from playground.store.records import save_turn
+from playground.ui.data_layer import PlaygroundDataLayer, element_id
 from playground.ui.rating_panel import VOTES
 
 from .store_helpers import rater_with_turns, record, submission
@@ -27,8 +27,9 @@ async def test_history_lists_the_thread_and_rebuilds_its_elements(db: Database) 
     # A thread as Chainlit writes it: the thread, the user's message, the arena's message.
     thread_id, prompt_step, arena_step = (str(uuid.uuid4()) for _ in range(3))
     await layer.update_thread(thread_id, name="Name three colours.", user_id=user.id)
-    for n, (step_id, kind, text) in enumerate(((prompt_step, "user_message", "Name three colours."), (arena_step, "assistant_message", ""))):
-        created = datetime(2026, 11, 27, 12, 0, n, tzinfo=timezone.utc).isoformat()
+    steps = ((prompt_step, "user_message", "Name three colours."), (arena_step, "assistant_message", ""))
+    for n, (step_id, kind, text) in enumerate(steps):
+        created = datetime(2026, 11, 27, 12, 0, n, tzinfo=UTC).isoformat()
         # Chainlit queues steps until a session's first message; called directly here.
         await PlaygroundDataLayer.create_step.__wrapped__(layer, {  # type: ignore[attr-defined]
             "id": step_id, "threadId": thread_id, "type": kind, "name": "rita" if kind == "user_message" else "Arena",
@@ -41,7 +42,8 @@ async def test_history_lists_the_thread_and_rebuilds_its_elements(db: Database) 
     await ensure_conversation(db, thread_id, rater.id, blind=True, model_a="m-left", model_b="m-right")  # type: ignore[arg-type]
     turn = await save_turn(
         db, thread_id, prompt="Name three colours.", system_prompt="", settings={},
-        records={"a": record("a", "m-left", text="Red, green, blue."), "b": record("b", "m-right", status="stopped", text="Cyan")},
+        records={"a": record("a", "m-left", text="Red, green, blue."),
+                 "b": record("b", "m-right", status="stopped", text="Cyan")},
         sampling={}, message_id=arena_step,
     )
 

@@ -15,7 +15,8 @@ from playground.store.tables import Response, Vote
 
 async def _fill_at_0004(database: Database) -> None:
     statements = [
-        "INSERT INTO raters (id, name, password_hash, is_admin, created_at) VALUES (1, 'old', 'x', false, CURRENT_TIMESTAMP)",
+        "INSERT INTO raters (id, name, password_hash, is_admin, created_at) "
+        "VALUES (1, 'old', 'x', false, CURRENT_TIMESTAMP)",
         "INSERT INTO conversations (id, rater_id, mode, kind, model_a, model_b, created_at) "
         "VALUES ('c1', 1, 'blind', 'chat', 'p', 'q', CURRENT_TIMESTAMP)",
         # A prompt-set turn (quick-20's math_01: reference 42), a typed one, one from a set that is gone.
@@ -63,7 +64,8 @@ async def test_0005_renames_the_status_backfills_verdicts_and_keeps_everything(b
             responses = {(r.turn_id, r.side): r for r in (await session.exec(select(Response))).all()}
             votes = (await session.exec(select(Vote))).all()
         assert {key: r.status for key, r in responses.items()} == {
-            (1, "a"): "done", (1, "b"): "done", (2, "a"): "done", (2, "b"): "stopped", (3, "a"): "error", (3, "b"): "done",
+            (1, "a"): "done", (1, "b"): "done", (2, "a"): "done", (2, "b"): "stopped",
+            (3, "a"): "error", (3, "b"): "done",
         }
         assert (responses[1, "a"].reference_match, responses[1, "b"].reference_match) == (True, False)
         assert responses[1, "a"].check_verdict == "✓ contains the reference answer"

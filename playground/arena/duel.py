@@ -64,29 +64,29 @@ class Duel:
     @classmethod
     def from_config(
         cls, config: PlaygroundConfig, pool: BackendPool, rng: random.Random | None = None
-    ) -> "Duel":
+    ) -> Duel:
         """Seat the arena's two models; in blind mode their sides are drawn at random."""
         names = [config.arena.model_a, config.arena.model_b]
         if config.arena.blind:
             (rng or random.Random()).shuffle(names)
         contenders = {
             side: Contender(side, name, pool.get(name), config.model(name).defaults)
-            for side, name in zip(SIDES, names)
+            for side, name in zip(SIDES, names, strict=True)
         }
         return cls(contenders=contenders, blind=config.arena.blind)
 
     @classmethod
     def seated(
         cls, config: PlaygroundConfig, pool: BackendPool, model_a: str, model_b: str, blind: bool
-    ) -> "Duel":
+    ) -> Duel:
         """The same seats as a stored conversation (to resume it)."""
         contenders = {
             side: Contender(side, name, pool.get(name), config.model(name).defaults)
-            for side, name in zip(SIDES, (model_a, model_b))
+            for side, name in zip(SIDES, (model_a, model_b), strict=True)
         }
         return cls(contenders=contenders, blind=blind)
 
-    def start_turn(self, prompt: str, settings: TurnSettings) -> "DuelTurn":
+    def start_turn(self, prompt: str, settings: TurnSettings) -> DuelTurn:
         return DuelTurn(self, prompt, settings)
 
 

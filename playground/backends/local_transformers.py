@@ -27,6 +27,7 @@ from playground.core.events import (
 )
 from playground.core.reasoning import ThinkSplitter
 
+
 class TransformersBackend:
     def __init__(self, model: TransformersModel, path: Path) -> None:
         self.name = model.name

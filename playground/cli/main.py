@@ -149,7 +149,7 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
         now = asyncio.run(run())
     except DatabaseError as exc:
         err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     err.print(f"database at revision {now}")
 
 
@@ -181,7 +181,7 @@ def raters_add(
         asyncio.run(run())
     except RaterError as exc:
         err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     err.print(f"rater {name!r} added{' (admin)' if admin else ''}")
 
 

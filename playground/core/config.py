@@ -91,7 +91,7 @@ class PlaygroundConfig(_Strict):
     judge: JudgeConfig | None = None
 
     @model_validator(mode="after")
-    def _arena_names_known_models(self) -> "PlaygroundConfig":
+    def _arena_names_known_models(self) -> PlaygroundConfig:
         names = [m.name for m in self.models]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -15,8 +15,8 @@ import yaml
 from rich.console import Console
 
 from playground.core.config import OpenAIModel, PlaygroundConfig, load_config
-from playground.devtools.demo_models import build_demo_models
 from playground.core.locations import app_files, checkout_root, work_dir
+from playground.devtools.demo_models import build_demo_models
 from playground.devtools.vllm_server import VLLMServer, is_healthy
 
 SHIPPED_DEMO_CONFIG = app_files() / "playground.demo.yaml"

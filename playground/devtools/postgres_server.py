@@ -64,7 +64,7 @@ class PostgresServer:
                 f"{' '.join(args[:2])} failed ({result.returncode}): {result.stderr.strip()}\n{tail}"
             )
 
-    def start(self, timeout: float = 60.0) -> "PostgresServer":
+    def start(self, timeout: float = 60.0) -> PostgresServer:
         if self._as_postgres:
             entry = pwd.getpwnam("postgres")
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
@@ -73,19 +73,24 @@ class PostgresServer:
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} "
             "-c max_connections=200 -c fsync=on"
         )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", str(int(timeout)), "start")
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", str(int(timeout)),
+                  "start")
         sql = (
             f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}';\n"
             f"CREATE DATABASE {DB_NAME} OWNER {DB_USER};\n"
         )
-        self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", input=sql)
+        self._run(*self._psql(), input=sql)
         return self
 
     def create_database(self, name: str) -> str:
         """A further empty database on this server; returns its URL."""
-        self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q",
-                  input=f'CREATE DATABASE "{name}" OWNER {DB_USER};\n')
+        self._run(*self._psql(), input=f'CREATE DATABASE "{name}" OWNER {DB_USER};\n')
         return f"postgresql://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{self.port}/{name}"
+
+    def _psql(self) -> tuple[str, ...]:
+        """psql as the superuser on this server, stopping at the first error."""
+        return ("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+                "-v", "ON_ERROR_STOP=1", "-q")
 
     def stop(self) -> None:
         if self.data.exists():
@@ -95,7 +100,7 @@ class PostgresServer:
                 pass
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

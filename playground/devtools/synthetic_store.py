@@ -63,7 +63,8 @@ async def store_battles(
             rows["vote"].append({"turn_id": turn_id, "rater_id": rater, "winner": winner, "model_a": a,
                                  "model_b": b, "blind": True, "created_at": when, "updated_at": when})
         async with db.transaction() as session:
-            for table, key in ((Conversation, "conv"), (Turn, "turn"), (Response, "resp"), (Vote, "vote"), (Rating, "rating")):
+            tables = ((Conversation, "conv"), (Turn, "turn"), (Response, "resp"), (Vote, "vote"), (Rating, "rating"))
+            for table, key in tables:
                 await session.execute(insert(table.__table__), rows[key])  # type: ignore[attr-defined]
     if db.engine.dialect.name == "postgresql":
         # Ids were given explicitly: move the sequences past them for rows added later.

@@ -105,7 +105,7 @@ class PromptItem(_Strict):
     tags: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_prompt(self) -> "PromptItem":
+    def _one_prompt(self) -> PromptItem:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("give either 'prompt' or 'messages', not both and not neither")
         if self.messages is not None and self.messages[-1].role != "user":
@@ -140,7 +140,7 @@ class PromptSet(_Strict):
     items: list[PromptItem] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "PromptSet":
+    def _unique_ids(self) -> PromptSet:
         seen: set[str] = set()
         for item in self.items:
             if item.id in seen:

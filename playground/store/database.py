@@ -112,7 +112,7 @@ class Database:
             self._write_lock = asyncio.Lock()
 
     @classmethod
-    def from_env(cls) -> "Database":
+    def from_env(cls) -> Database:
         return cls(database_url())
 
     @property

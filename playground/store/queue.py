@@ -12,8 +12,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_
 from sqlmodel import col, select
@@ -132,7 +132,8 @@ async def next_for_rater(db: Database, rater_id: int, prompt_set: str | None, ov
                     select(func.count(col(Assignment.id))).where(
                         col(Assignment.turn_id) == turn_id,
                         or_(col(Assignment.assigned_at) > now - HOLD,
-                            exists().where(col(Vote.turn_id) == turn_id, col(Vote.rater_id) == col(Assignment.rater_id))),
+                            exists().where(col(Vote.turn_id) == turn_id,
+                                           col(Vote.rater_id) == col(Assignment.rater_id))),
                     )
                 )).one()
                 if taken >= overlap:

@@ -56,7 +56,7 @@ class RatingSubmission(BaseModel):
     comment: str = Field(default="", max_length=MAX_COMMENT_CHARS)
 
     @classmethod
-    def parse(cls, payload: object) -> "RatingSubmission":
+    def parse(cls, payload: object) -> RatingSubmission:
         try:
             return cls.model_validate(payload)
         except ValidationError as exc:

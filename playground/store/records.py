@@ -9,8 +9,8 @@ from typing import Any, cast
 
 from sqlmodel import col, func, select
 
-from playground.core.generation import GenerationRecord
 from playground.core.events import FinishReason
+from playground.core.generation import GenerationRecord
 from playground.core.vocabulary import FINAL_STATUSES, FinalStatus, Side
 from playground.store.database import Database
 from playground.store.tables import Conversation, Response, Turn

@@ -7,7 +7,7 @@ conversation's id is its Chainlit thread id.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _when() -> Any:

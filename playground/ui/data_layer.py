@@ -18,11 +18,11 @@ from chainlit.types import ThreadDict
 from sqlalchemy.orm import sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from playground.ui.panes import duel_props
-from playground.ui.rating_panel import rating_panel_props
 from playground.store.database import Database
 from playground.store.ratings import ratings_of_turn
 from playground.store.records import load_conversation, record_of, shown_blind, stored_checks
+from playground.ui.panes import duel_props
+from playground.ui.rating_panel import rating_panel_props
 
 _ELEMENT_IDS = uuid.UUID("5d7c1f0e-8a0b-4c55-9a43-6f3c0f7d2b11")
 

@@ -54,7 +54,8 @@ async def run_set_item(app: AppContext, name: object, index: object) -> None:
     await cl.Message(
         content="", author="Prompt set",
         actions=[cl.Action(name="next_item", payload={"set": prompt_set.name, "index": index + 1},
-                           label=f"Next item ({index + 2} of {total})" if index + 1 < total else "Done: no more items")],
+                           label=f"Next item ({index + 2} of {total})" if index + 1 < total
+                           else "Done: no more items")],
     ).send()
 
 

@@ -18,7 +18,8 @@ LEADERBOARD, QUEUE, PROMPT_SET = "Leaderboard", "Queue", "PromptSet"
 COMMANDS = [
     {"id": LEADERBOARD, "icon": "trophy", "description": "Show the leaderboard of all blind votes",
      "button": True, "persistent": False},
-    {"id": QUEUE, "icon": "list-checks", "description": "Rate batch answers, blind (type a set name, or anything for all)",
+    {"id": QUEUE, "icon": "list-checks",
+     "description": "Rate batch answers, blind (type a set name, or anything for all)",
      "button": True, "persistent": False},
     {"id": PROMPT_SET, "icon": "list-ordered", "description": "Step through a prompt set (type its name)",
      "button": True, "persistent": False},

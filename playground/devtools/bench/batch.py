@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from playground.arena.batch import run_batch
 from playground.arena.duel import TurnSettings
 from playground.backends.registry import BackendPool
-from playground.arena.batch import run_batch
 from playground.core.config import PlaygroundConfig, parse_config
 from playground.devtools.demo_stack import demo_vllm_model
 from playground.evalsets.prompt_sets import PromptSet, load_prompt_set
@@ -69,5 +69,6 @@ async def bench_batch(demo: PlaygroundConfig, levels: tuple[int, ...] = (1, 4, 1
                 await db.dispose()
         figures[f"items_per_s_c{level}"] = round(result.done / seconds, 3)
         figures[f"failed_c{level}"] = len(result.failed)
-    figures["concurrency_speedup"] = round(figures[f"items_per_s_c{levels[-1]}"] / figures[f"items_per_s_c{levels[0]}"], 2)
+    fastest, slowest = figures[f"items_per_s_c{levels[-1]}"], figures[f"items_per_s_c{levels[0]}"]
+    figures["concurrency_speedup"] = round(fastest / slowest, 2)
     return figures

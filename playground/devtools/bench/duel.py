@@ -125,7 +125,7 @@ async def bench_duel(config: PlaygroundConfig, max_tokens: int = 128) -> dict[st
     pool = BackendPool(config)
     names = (config.arena.model_a, config.arena.model_b)
     a, b = (Contender(side, name, pool.get(name), config.model(name).defaults)
-            for side, name in zip(("a", "b"), names))
+            for side, name in zip(("a", "b"), names, strict=True))
     for contender in (a, b):
         if isinstance(contender.backend, TransformersBackend):
             await contender.backend.load()
@@ -150,15 +150,15 @@ async def bench_duel(config: PlaygroundConfig, max_tokens: int = 128) -> dict[st
             times.append(elapsed)
         pairs.append(await _time_pair(a, b, prompt, settings, pair_busy))
 
-    slower = [max(x, y) for x, y in zip(singles_a, singles_b)]
+    slower = [max(x, y) for x, y in zip(singles_a, singles_b, strict=True)]
     # When both backends share this machine's CPU cores, a pair cannot finish before the CPU
     # work it needs is done: busy seconds / cores. The overhead of the fan-out itself is the pair's
     # wall time over the larger of that floor and the slower single run.
     cores = os.cpu_count() or 1
-    floors = [max(s, busy / cores) for s, busy in zip(slower, pair_busy)]
+    floors = [max(s, busy / cores) for s, busy in zip(slower, pair_busy, strict=True)]
     result: dict[str, Any] = {
         "fanout_ratio": round(sum(pairs) / sum(slower), 3),
-        "fanout_ratio_median": round(statistics.median(p / s for p, s in zip(pairs, slower)), 3),
+        "fanout_ratio_median": round(statistics.median(p / s for p, s in zip(pairs, slower, strict=True)), 3),
         "fanout_overhead_vs_cpu_floor": round(sum(pairs) / sum(floors), 3),
         "pair_cpu_busy_s_total": round(sum(pair_busy), 3),
         "cpu_cores": cores,
@@ -168,7 +168,7 @@ async def bench_duel(config: PlaygroundConfig, max_tokens: int = 128) -> dict[st
         "sequential_s_total": round(sum(singles_a) + sum(singles_b), 3),
         "per_prompt": [
             {"a": round(x, 3), "b": round(y, 3), "pair": round(p, 3)}
-            for x, y, p in zip(singles_a, singles_b, pairs)
+            for x, y, p in zip(singles_a, singles_b, pairs, strict=True)
         ],
         "prompts": len(PROMPTS),
         "max_tokens": max_tokens,

@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from playground.devtools.synthetic_store import store_battles
 from playground.output.export import FORMATS, export
 from playground.stats.bradley_terry import bradley_terry, count_battles
-from playground.store.report_queries import Filters
-from playground.devtools.synthetic_store import store_battles
 from playground.stats.synthetic import simulate_battles, true_ratings
 from playground.store.database import Database
 from playground.store.migrate import upgrade
+from playground.store.report_queries import Filters
 
 
 class _Discard(io.TextIOBase):
@@ -44,7 +44,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-async def run_stats_bench(votes: int = 1_000_000, models: int = 20, export_votes: int = 1_000_000, seed: int = 0) -> dict[str, Any]:
+async def run_stats_bench(
+    votes: int = 1_000_000, models: int = 20, export_votes: int = 1_000_000, seed: int = 0
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     battles = simulate_battles(true_ratings(models, spread=25.0), votes, rng, tie_rate=0.1)
 

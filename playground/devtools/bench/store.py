@@ -23,14 +23,13 @@ from typing import Any
 from sqlmodel import select
 
 from playground.core.generation import GenerationRecord
+from playground.core.vocabulary import WINNERS
 from playground.store.database import Database
 from playground.store.migrate import upgrade
 from playground.store.raters import add_rater
 from playground.store.ratings import submit_rating
 from playground.store.records import ensure_conversation, save_turn
 from playground.store.tables import Vote
-
-from playground.core.vocabulary import WINNERS
 
 
 def _record(side: str, model: str) -> GenerationRecord:

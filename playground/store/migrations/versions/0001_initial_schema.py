@@ -9,9 +9,9 @@ Create Date: 2026-11-27 00:26:49.639793
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlmodel.sql.sqltypes import AutoString
 from alembic import op
 from sqlalchemy.dialects import postgresql
+from sqlmodel.sql.sqltypes import AutoString
 
 revision = '0001'
 down_revision = None

@@ -8,8 +8,8 @@ Create Date: 2026-11-27 02:40:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlmodel.sql.sqltypes import AutoString
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
 revision = "0002"
 down_revision = "0001"

@@ -8,9 +8,9 @@ Create Date: 2026-11-27 03:40:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlmodel.sql.sqltypes import AutoString
 from alembic import op
 from sqlalchemy.dialects import postgresql
+from sqlmodel.sql.sqltypes import AutoString
 
 revision = "0004"
 down_revision = "0003"

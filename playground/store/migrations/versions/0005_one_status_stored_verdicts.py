@@ -43,7 +43,7 @@ def upgrade() -> None:
 def _backfill_verdicts() -> None:
     """Answers to prompt-set items get the verdict of the item as the set reads today; an answer
     whose set or item is gone keeps none (the report leaves it out, as it did before)."""
-    from playground.evalsets.checks import check_basis, check_answer
+    from playground.evalsets.checks import check_answer, check_basis
     from playground.evalsets.prompt_sets import PromptSetError, load_listed_set
 
     bind = op.get_bind()
