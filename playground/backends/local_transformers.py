@@ -56,7 +56,7 @@ class TransformersBackend:
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             dtype: Any = "auto" if self.config.dtype == "auto" else getattr(torch, self.config.dtype)
             tokenizer = AutoTokenizer.from_pretrained(self.path)
-            model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
+            model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
             model.to(device)
             model.eval()
             self._loaded = (model, tokenizer)
@@ -214,7 +214,7 @@ def _loop_streamer_class() -> type:
                 self.next_tokens_are_prompt = False
                 return
             self.token_cache.extend(value.tolist())
-            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            text = str(self.tokenizer.decode(self.token_cache, **self.decode_kwargs))
             if text.endswith("\ufffd"):
                 return
             self.on_finalized_text(text[self.print_len :])

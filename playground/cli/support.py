@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+if TYPE_CHECKING:
+    from playground.store.database import Database
+
+T = TypeVar("T")
+
 err = Console(stderr=True, soft_wrap=True)  # an error line stays one line, whatever the terminal width
 
 
-async def check_database(db) -> None:  # type: ignore[no-untyped-def]
+async def check_database(db: Database) -> None:
     """A blank database gets the tables (then it is simply empty); one at another revision is
     refused with what to do, rather than read with the wrong schema."""
     from playground.store.migrate import check_at_head, current_revision, upgrade
@@ -21,7 +28,7 @@ async def check_database(db) -> None:  # type: ignore[no-untyped-def]
     await check_at_head(db)
 
 
-def run_async(work):  # type: ignore[no-untyped-def]
+def run_async(work: Coroutine[Any, Any, T]) -> T:
     """Run a command's database work; its errors become one red line and exit status 2."""
     from playground.store.database import DatabaseError
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -98,7 +99,8 @@ def build_demo_model(spec: DemoSpec, out_dir: Path) -> Path:
         pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         bos_token_id=None,
     )
-    model = Qwen3ForCausalLM(config).to(torch.float32)
+    model: Any = Qwen3ForCausalLM(config)
+    model.to(torch.float32)
     with torch.no_grad():
         # An output head of its own (untied, or the model just repeats its input token), scaled
         # so that logits spread with a standard deviation of about 4, with the special tokens'

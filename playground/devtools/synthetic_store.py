@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, insert, select
+from sqlmodel import SQLModel
 
 from playground.store.database import Database
 from playground.store.tables import Conversation, Rater, Rating, Response, Turn, Vote, utcnow
@@ -24,10 +25,10 @@ async def store_battles(
     async with db.transaction() as session:
         rater_ids = []
         for r in range(raters):
-            rater = Rater(name=f"rater-{r}", password_hash="!synthetic: cannot log in")
-            session.add(rater)
+            account = Rater(name=f"rater-{r}", password_hash="!synthetic: cannot log in")
+            session.add(account)
             await session.flush()
-            rater_ids.append(rater.id)
+            rater_ids.append(account.id)
         first_turn = int((await session.execute(select(func.coalesce(func.max(Turn.id), 0)))).scalar_one()) + 1
         first_response = int((await session.execute(select(func.coalesce(func.max(Response.id), 0)))).scalar_one()) + 1
     for begin in range(0, len(battles), chunk):
@@ -64,8 +65,9 @@ async def store_battles(
                                  "model_b": b, "blind": True, "created_at": when, "updated_at": when})
         async with db.transaction() as session:
             tables = ((Conversation, "conv"), (Turn, "turn"), (Response, "resp"), (Vote, "vote"), (Rating, "rating"))
-            for table, key in tables:
-                await session.execute(insert(table.__table__), rows[key])  # type: ignore[attr-defined]
+            for mapped, key in tables:
+                # Core inserts of the plain tables: the ORM would build an object per row.
+                await session.execute(insert(SQLModel.metadata.tables[mapped.__tablename__]), rows[key])
     if db.engine.dialect.name == "postgresql":
         # Ids were given explicitly: move the sequences past them for rows added later.
         from sqlalchemy import text

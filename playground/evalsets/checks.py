@@ -116,7 +116,8 @@ def _json_object(text: str) -> Any:
 def check_constraint(answer: str, constraint: Any) -> ConstraintResult:
     text = strip_reasoning(answer).strip()
     kind = constraint.type
-    value = getattr(constraint, "value", None)
+    # Every constraint with a limit or a text has a "value" (the prompt-set schema checked it).
+    value: Any = getattr(constraint, "value", None)
     if kind == "max_words":
         n = _words(text)
         return ConstraintResult(f"at most {value} words", n <= value, f"{n} words")

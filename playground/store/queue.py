@@ -154,7 +154,7 @@ async def queue_progress(db: Database, rater_id: int, prompt_set: str | None, ov
     return QueueProgress(rated_by_you=mine, fully_rated=fully, total=total)
 
 
-async def queued_turn(db: Database, turn_id: int) -> tuple[Turn, dict[str, GenerationRecord]]:
+async def queued_turn(db: Database, turn_id: int) -> tuple[Turn, dict[Side, GenerationRecord]]:
     """A batch turn and its two answers as generation records (to draw its panes)."""
     from playground.store.records import record_of
 
@@ -163,4 +163,5 @@ async def queued_turn(db: Database, turn_id: int) -> tuple[Turn, dict[str, Gener
         responses = (await session.exec(select(Response).where(col(Response.turn_id) == turn_id))).all()
     if turn is None:
         raise LookupError(f"no turn {turn_id}")
-    return turn, {r.side: record_of(r) for r in responses}
+    records = [record_of(r) for r in responses]
+    return turn, {record.side: record for record in records}

@@ -18,6 +18,7 @@ from chainlit.types import ThreadDict
 from sqlalchemy.orm import sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from playground.core.vocabulary import SIDES
 from playground.store.database import Database
 from playground.store.ratings import ratings_of_turn
 from playground.store.records import load_conversation, record_of, shown_blind, stored_checks
@@ -68,20 +69,20 @@ class PlaygroundDataLayer(SQLAlchemyDataLayer):
         conversation, turns = loaded
         elements: list[ElementDict] = []
         for turn, responses in turns:
-            if turn.message_id is None or set(responses) != {"a", "b"}:
+            if turn.id is None or turn.message_id is None or set(responses) != set(SIDES):
                 continue
-            records = {side: record_of(responses[side]) for side in ("a", "b")}
-            saved = await ratings_of_turn(self.db, turn.id, conversation.rater_id)  # type: ignore[arg-type]
-            names = {side: r.model for side, r in records.items()}
+            records = {side: record_of(responses[side]) for side in SIDES}
+            saved = await ratings_of_turn(self.db, turn.id, conversation.rater_id)
+            names: dict[str, str] = {side: r.model for side, r in records.items()}
             elements.append(_custom(
-                element_id("panes", turn.id), thread_id, turn.message_id, "SideBySide",  # type: ignore[arg-type]
+                element_id("panes", turn.id), thread_id, turn.message_id, "SideBySide",
                 duel_props(records, blind=shown_blind(turn, conversation)),
             ))
             elements.append(_custom(
-                element_id("rating", turn.id), thread_id, turn.message_id, "RatingPanel",  # type: ignore[arg-type]
+                element_id("rating", turn.id), thread_id, turn.message_id, "RatingPanel",
                 rating_panel_props(
-                    turn.id, saved=saved, revealed=names if saved or not turn.blind else None,  # type: ignore[arg-type]
-                    checks=await stored_checks(self.db, turn.id) if saved else None,  # type: ignore[arg-type]
+                    turn.id, saved=saved, revealed=names if saved or not turn.blind else None,
+                    checks=await stored_checks(self.db, turn.id) if saved else None,
                 ),
             ))
         return elements

@@ -15,6 +15,7 @@ import chainlit as cl
 
 from playground.arena.duel import Duel, TurnSettings
 from playground.arena.lifecycle import ConversationSeat, TurnInput, TurnRun
+from playground.core.vocabulary import SIDES
 from playground.store.ratings import RatingRefused, ratings_of_turn, submit_rating
 from playground.store.records import load_conversation, record_of, stored_checks
 from playground.ui.context import AppContext
@@ -131,7 +132,7 @@ async def _reveal_panes(app: AppContext, conversation_id: str, elements: dict[in
         return
     for turn, responses in loaded[1]:
         shown = elements.get(turn.id) if turn.id is not None else None
-        if shown and set(responses) == {"a", "b"}:
-            records = {side: record_of(responses[side]) for side in ("a", "b")}
+        if shown and set(responses) == set(SIDES):
+            records = {side: record_of(responses[side]) for side in SIDES}
             shown["panes"].props = duel_props(records, blind=False)
             await push(shown["panes"])

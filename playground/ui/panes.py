@@ -8,7 +8,7 @@ make the rater's browser fetch a URL either.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -78,7 +78,7 @@ def pane_props(
 
 
 def duel_props(
-    sides: dict[Side, Generation] | dict[Side, GenerationRecord], blind: bool
+    sides: Mapping[Side, Generation | GenerationRecord], blind: bool
 ) -> dict[str, Any]:
     return {
         "panes": {side: pane_props(side, source, reveal_name=not blind) for side, source in sides.items()}

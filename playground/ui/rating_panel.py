@@ -19,7 +19,7 @@ SCALE = list(range(SCORE_MIN, SCORE_MAX + 1))
 def rating_panel_props(
     turn_id: int,
     *,
-    saved: dict | None = None,
+    saved: dict[str, Any] | None = None,
     revealed: dict[str, str] | None = None,
     message: str = "",
     error: str = "",

@@ -7,7 +7,7 @@ from typing import Any
 
 import chainlit as cl
 from chainlit.input_widget import Slider, TextInput
-from chainlit.types import ThreadDict
+from chainlit.types import CommandDict, ThreadDict
 
 from playground.arena.duel import Duel, TurnSettings
 from playground.store.records import load_conversation, names_hidden
@@ -15,14 +15,14 @@ from playground.ui.context import AppContext
 from playground.ui.data_layer import element_id
 
 LEADERBOARD, QUEUE, PROMPT_SET = "Leaderboard", "Queue", "PromptSet"
-COMMANDS = [
+COMMANDS: list[CommandDict] = [
     {"id": LEADERBOARD, "icon": "trophy", "description": "Show the leaderboard of all blind votes",
-     "button": True, "persistent": False},
+     "button": True, "persistent": False, "selected": False},
     {"id": QUEUE, "icon": "list-checks",
      "description": "Rate batch answers, blind (type a set name, or anything for all)",
-     "button": True, "persistent": False},
+     "button": True, "persistent": False, "selected": False},
     {"id": PROMPT_SET, "icon": "list-ordered", "description": "Step through a prompt set (type its name)",
-     "button": True, "persistent": False},
+     "button": True, "persistent": False, "selected": False},
 ]
 
 

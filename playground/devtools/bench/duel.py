@@ -25,6 +25,7 @@ from playground.backends.registry import BackendPool
 from playground.core.config import PlaygroundConfig
 from playground.core.events import Done, TextDelta
 from playground.core.generation import Generation
+from playground.core.vocabulary import SIDES, Side
 from playground.ui.panes import duel_props
 from playground.ui.throttle import RedrawThrottle
 
@@ -42,7 +43,7 @@ async def _time_single(contender: Contender, prompt: str, settings: TurnSettings
     start = time.perf_counter()
     async for event in contender.backend.stream(contender.messages_for(prompt, ""), params):
         if event.kind == "error":
-            raise RuntimeError(f"{contender.model}: {event.message}")  # type: ignore[union-attr]
+            raise RuntimeError(f"{contender.model}: {getattr(event, 'message', event)}")
     return time.perf_counter() - start
 
 
@@ -95,7 +96,7 @@ async def _loop_lag_while(work: Any, period: float = 0.005) -> tuple[Any, list[f
 
 async def _ui_updates_per_s(tokens_per_s: float = 1000.0, seconds: float = 2.0) -> dict[str, float]:
     """Drive the app's real redraw path (props + markdown) with a fast synthetic stream."""
-    generations = {"a": Generation("a", "fast-a"), "b": Generation("b", "fast-b")}
+    generations: dict[Side, Generation] = {"a": Generation("a", "fast-a"), "b": Generation("b", "fast-b")}
     for g in generations.values():
         g.start()
 
@@ -109,7 +110,7 @@ async def _ui_updates_per_s(tokens_per_s: float = 1000.0, seconds: float = 2.0) 
     while (now := time.perf_counter()) - start < seconds:
         due = int((now - start) * tokens_per_s) - sent
         for _ in range(max(due, 0)):
-            side = "a" if sent % 2 else "b"
+            side: Side = "a" if sent % 2 else "b"
             generations[side].feed(TextDelta("tok "))
             throttle.changed()
             sent += 1
@@ -125,7 +126,7 @@ async def bench_duel(config: PlaygroundConfig, max_tokens: int = 128) -> dict[st
     pool = BackendPool(config)
     names = (config.arena.model_a, config.arena.model_b)
     a, b = (Contender(side, name, pool.get(name), config.model(name).defaults)
-            for side, name in zip(("a", "b"), names, strict=True))
+            for side, name in zip(SIDES, names, strict=True))
     for contender in (a, b):
         if isinstance(contender.backend, TransformersBackend):
             await contender.backend.load()

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -70,7 +70,7 @@ async def run_stats_bench(
             per_format = {}
             for fmt in FORMATS:
                 started = time.perf_counter()
-                counts = await export(db, fmt, _Discard(), Filters(blind_only=False))
+                counts = await export(db, fmt, cast(IO[str], _Discard()), Filters(blind_only=False))
                 seconds = time.perf_counter() - started
                 per_format[fmt] = {"rows": counts.written, "seconds": round(seconds, 2),
                                    "rows_per_s": round(counts.written / seconds)}

@@ -23,7 +23,7 @@ from typing import Any
 from sqlmodel import select
 
 from playground.core.generation import GenerationRecord
-from playground.core.vocabulary import WINNERS
+from playground.core.vocabulary import WINNERS, Side
 from playground.store.database import Database
 from playground.store.migrate import upgrade
 from playground.store.raters import add_rater
@@ -32,9 +32,9 @@ from playground.store.records import ensure_conversation, save_turn
 from playground.store.tables import Vote
 
 
-def _record(side: str, model: str) -> GenerationRecord:
+def _record(side: Side, model: str) -> GenerationRecord:
     return GenerationRecord(
-        side=side, model=model, text="An answer.", reasoning="", status="done",  # type: ignore[arg-type]
+        side=side, model=model, text="An answer.", reasoning="", status="done",
         finish_reason="stop", error=None, latency_s=1.0, ttft_s=0.1, tpot_s=0.01,
         itl_s=(0.01,), output_tokens=90, prompt_tokens=10, tokens_per_s=90.0,
     )
@@ -45,15 +45,17 @@ async def _seed(db: Database, writers: int, per_writer: int) -> list[tuple[int, 
     for w in range(writers):
         rater = await add_rater(db, f"bench-{w:03d}-{uuid.uuid4().hex[:6]}", "bench-password")
         conversation = str(uuid.uuid4())
-        await ensure_conversation(db, conversation, rater.id, blind=True, model_a="m-a", model_b="m-b")  # type: ignore[arg-type]
+        assert rater.id is not None
+        await ensure_conversation(db, conversation, rater.id, blind=True, model_a="m-a", model_b="m-b")
         turns = []
         for i in range(per_writer):
             turn = await save_turn(
                 db, conversation, prompt=f"p{i}", system_prompt="", settings={},
                 records={"a": _record("a", "m-a"), "b": _record("b", "m-b")}, sampling={}, message_id=None,
             )
+            assert turn.id is not None
             turns.append(turn.id)
-        seeded.append((rater.id, turns))  # type: ignore[arg-type]
+        seeded.append((rater.id, turns))
     return seeded
 
 
