@@ -24,6 +24,7 @@ from playground.store.raters import authenticate
 from playground.ui import duel_flow, flows, session
 from playground.ui.context import AppContext
 from playground.ui.data_layer import PlaygroundDataLayer
+from playground.ui.origins import restrict_socket_origins
 
 
 async def _check_database() -> None:
@@ -44,6 +45,7 @@ except (ConfigError, DatabaseError, RuntimeError) as exc:
 except OSError as exc:
     sys.exit(f"playground: cannot start: the database cannot be opened: {exc}")
 
+restrict_socket_origins()  # the socket, like HTTP, serves the app's own page unless configured
 APP = AppContext(config=CONFIG, db=Database.from_env(), pool=BackendPool(CONFIG))
 
 

@@ -24,7 +24,9 @@ PROBE = """
 import json
 from starlette.testclient import TestClient
 from chainlit.server import app
+from playground.ui.origins import restrict_socket_origins
 
+restrict_socket_origins()  # what chainlit_app.py does when the app starts
 client = TestClient(app)  # no lifespan: the app's module is not loaded, only the server's layers
 found = {}
 # A credentialed cross-origin read (fetch(..., {credentials: "include"}) from another site): the
@@ -42,6 +44,9 @@ found["own_post"] = r.status_code
 # The app's own page opening its socket.io connection (engine.io polling handshake).
 r = client.get("/ws/socket.io/?EIO=4&transport=polling", headers={"Origin": OWN})
 found["own_socket"] = [r.status_code, r.text[:2]]
+# Another site's page opening a socket with the rater's cookie (browsers send its Origin).
+r = client.get("/ws/socket.io/?EIO=4&transport=polling", headers={"Origin": ORIGIN, "Cookie": "access_token=x"})
+found["socket"] = r.status_code
 print(json.dumps(found))
 """
 
@@ -73,6 +78,7 @@ def test_the_shipped_config_lets_no_other_origin_read_with_a_raters_cookie(tmp_p
     # The app's own page is not affected: same-origin requests are not subject to CORS.
     assert found["own_post"] == 422
     assert found["own_socket"] == [200, "0{"]
+    assert found["socket"] == 400  # nor can it open the app's socket
 
 
 def test_a_configured_public_origin_is_allowed(tmp_path: Path) -> None:
@@ -81,3 +87,4 @@ def test_a_configured_public_origin_is_allowed(tmp_path: Path) -> None:
     assert found["read"] == [200, "https://arena.example.org"]
     assert found["preflight"] == [200, "https://arena.example.org"]
     assert found["own_post"] == 422 and found["own_socket"] == [200, "0{"]
+    assert found["socket"] == 200
