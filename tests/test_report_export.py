@@ -6,20 +6,32 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from sqlalchemy import update
+from sqlmodel import col
 
-from playground.output.export import CSV_COLUMNS, FORMATS, export
-from playground.store.report_queries import Filters
-from playground.stats.report import build_report, collect, summarize
+from playground.core.generation import GenerationRecord
+from playground.core.vocabulary import Side
 from playground.devtools.synthetic_store import store_battles
+from playground.evalsets.checks import check_answer, check_basis
+from playground.evalsets.prompt_sets import PROMPTS_ENV, PromptItem, load_listed_set, load_prompt_set
+from playground.output.export import CSV_COLUMNS, FORMATS, export
+from playground.stats.report import Report, build_report, summarize
 from playground.stats.synthetic import simulate_battles, true_ratings
 from playground.store.database import Database
+from playground.store.queue import batch_rater_id, store_batch_turn
 from playground.store.raters import add_rater
 from playground.store.ratings import submit_rating
 from playground.store.records import ensure_conversation, save_turn
+from playground.store.report_queries import Filters, collect
+from playground.store.tables import Response
 
 from .store_helpers import record, submission
 
@@ -62,23 +74,37 @@ async def rated(db: Database) -> Database:
 async def test_report_counts_blind_votes_by_default_and_filters(rated: Database) -> None:
     report = await build_report(rated, Filters())
     # Blind: ana's first turn and ben's; ana's later turns were shown with names.
-    assert (report["votes"], report["ties"]) == (2, 0)
-    assert [r["model"] for r in report["bradley_terry"]] == ["alpha", "beta"]
-    assert report["scores"]["alpha"]["accuracy"]["mean"] == pytest.approx((5 + 4) / 2)
-    assert "2 votes: intervals are wide" in " ".join(report["notes"])
+    assert (report.votes, report.ties) == (2, 0)
+    assert [r.model for r in report.bradley_terry] == ["alpha", "beta"]
+    assert report.scores["alpha"].accuracy.mean == pytest.approx((5 + 4) / 2)
+    assert "2 votes: intervals are wide" in " ".join(report.notes)
     everything = await build_report(rated, Filters(blind_only=False))
-    assert (everything["votes"], everything["ties"], everything["ratings"]) == (4, 1, 8)
+    assert (everything.votes, everything.ties, everything.ratings) == (4, 1, 8)
     only_ben = await build_report(rated, Filters(raters=("ben",), blind_only=False))
-    assert only_ben["votes"] == 1 and only_ben["ratings"] == 2
+    assert only_ben.votes == 1 and only_ben.ratings == 2
     math = await build_report(rated, Filters(categories=("math",), blind_only=False))
-    assert math["votes"] == 1 and set(math["scores_by_category"]) == {"math"}
+    assert math.votes == 1 and set(math.scores_by_category) == {"math"}
     nobody = await build_report(rated, Filters(models=("alpha", "gamma")))
-    assert nobody["votes"] == 0 and nobody["bradley_terry"] == []
+    assert nobody.votes == 0 and nobody.bradley_terry == []
+
+
+async def test_the_report_json_reads_back_as_the_same_report(rated: Database) -> None:
+    report = await build_report(rated, Filters(raters=("ana", "ben"), blind_only=False), per_rater=True)
+    again = Report.model_validate_json(report.model_dump_json())
+    assert again == report and again.filters.raters == ("ana", "ben")
+    document = json.loads(report.model_dump_json())
+    # The keys readers of `playground report --json` used before the report was typed.
+    assert {"filters", "votes", "ties", "ratings", "notes", "bradley_terry", "elo", "win_rates", "position_bias",
+            "scores", "scores_by_category", "agreement", "latency", "automatic_checks", "judge_agreement",
+            "agreement_by_rater_pair"} <= set(document)
+    assert document["scores"]["alpha"]["accuracy"]["n"] == 4
+    assert document["filters_text"] == ("all votes (blind and named) · models: all · raters: ana, ben · "
+                                        "categories: all · since: - · until: -")
 
 
 async def test_report_on_an_empty_database(db: Database) -> None:
     report = await build_report(db, Filters())
-    assert report["votes"] == 0 and report["notes"] == ["No votes match these filters yet: nothing to rank."]
+    assert report.votes == 0 and report.notes == ["No votes match these filters yet: nothing to rank."]
 
 
 async def run_export(db: Database, fmt: str, filters: Filters = Filters(blind_only=False)) -> tuple[str, int, int]:
@@ -127,7 +153,7 @@ async def test_exports_round_trip(rated: Database) -> None:
     report = summarize(await collect(rated, Filters(blind_only=False)))
     from playground.stats.bradley_terry import bradley_terry, count_battles
     again = bradley_terry(count_battles([(b["model_a"], b["model_b"], b["winner"]) for b in battles]))
-    assert [round(r.rating, 6) for r in again] == [round(r["rating"], 6) for r in report["bradley_terry"]]
+    assert [round(r.rating, 6) for r in again] == [round(r.rating, 6) for r in report.bradley_terry]
 
 
 async def test_every_export_works_on_an_empty_database(db: Database) -> None:
@@ -142,34 +168,97 @@ async def test_synthetic_votes_stored_in_bulk_rank_as_simulated(db: Database) ->
     battles = simulate_battles(truth, 800, np.random.default_rng(4))
     await store_battles(db, battles, raters=3, chunk=300)
     report = await build_report(db, Filters())
-    assert report["votes"] == 800 and report["ratings"] == 1600
-    assert [r["model"] for r in report["bradley_terry"]] == list(truth)
+    assert report.votes == 800 and report.ratings == 1600
+    assert [r.model for r in report.bradley_terry] == list(truth)
     assert sum(1 for _ in (await run_export(db, "fastchat"))[0].splitlines()) == 800
     # Rows added later by the app do not collide with the bulk-written ids (PostgreSQL sequences).
     late = await add_rater(db, "late", "pw-late-123")
     await rated_conversation(db, late.id, ("model-00", "model-01"), [("model_a", (5, 5), (1, 1))])  # type: ignore[arg-type]
-    assert (await build_report(db, Filters()))["votes"] == 801
+    assert (await build_report(db, Filters())).votes == 801
+
+
+async def store_checked_item(db: Database, set_name: str, item: PromptItem,
+                             records: dict[Side, GenerationRecord]) -> int:
+    """A batch turn of ``item`` stored with each answer's automatic check, as the turn lifecycle
+    stores it: checked on the answer's text (an error's too), a stopped answer left unchecked."""
+    turn = await store_batch_turn(
+        db, await batch_rater_id(db), prompt_set=set_name, item_id=item.id, category=item.category,
+        prompt=item.question, system_prompt="", settings={}, sampling={}, records=records,
+    )
+    async with db.transaction() as session:
+        for side, answer in records.items():
+            if answer.status == "stopped":
+                continue
+            found = check_answer(answer.text, item)
+            await session.exec(
+                update(Response).where(col(Response.turn_id) == turn.id, col(Response.side) == side)
+                .values(check_verdict=found.verdict, reference_match=found.reference_match,
+                        check_basis=check_basis(set_name, item))
+            )
+    assert turn.id is not None
+    return turn.id
 
 
 async def test_report_counts_automatic_checks_per_model_and_category(db: Database) -> None:
-    from playground.evalsets.prompt_sets import load_prompt_set
-    from playground.store.queue import batch_rater_id, store_batch_turn
-
-    owner = await batch_rater_id(db)
     quick = load_prompt_set("quick-20")
     for item in quick.items[:8]:  # math_01..06, reason_01..02
-        await store_batch_turn(
-            db, owner, prompt_set="quick-20", item_id=item.id, category=item.category, prompt=item.question,
-            system_prompt="", settings={}, sampling={},
-            records={"a": record("a", "good", text=f"<think>hmm</think>It is {item.references[0]}."),
-                     "b": record("b", "bad", text="<think>" + item.references[0] + "</think>I don't know.")},
-        )
-    checks = (await build_report(db, Filters()))["automatic_checks"]
-    assert (checks["good"]["math"]["wins"], checks["good"]["math"]["n"]) == (6, 6)
-    assert (checks["good"]["reasoning"]["wins"], checks["good"]["all"]["n"]) == (2, 8)
-    assert checks["bad"]["all"]["wins"] == 0  # the answer only in its reasoning does not count
-    only_math = (await build_report(db, Filters(categories=("math",))))["automatic_checks"]
+        await store_checked_item(db, "quick-20", item, {
+            "a": record("a", "good", text=f"<think>hmm</think>It is {item.references[0]}."),
+            "b": record("b", "bad", text="<think>" + item.references[0] + "</think>I don't know."),
+        })
+    first = quick.items[0]
+    await store_checked_item(db, "quick-20", first, {  # an error counts as wrong, a stopped answer not at all
+        "a": record("a", "broken", status="error", text=""),
+        "b": record("b", "cut", status="stopped", text=f"It is {first.references[0]}"),
+    })
+    checks = (await build_report(db, Filters())).automatic_checks
+    assert (checks["good"]["math"].wins, checks["good"]["math"].n) == (6, 6)
+    assert (checks["good"]["reasoning"].wins, checks["good"]["all"].n) == (2, 8)
+    assert checks["bad"]["all"].wins == 0  # the answer only in its reasoning does not count
+    assert (checks["broken"]["all"].wins, checks["broken"]["all"].n) == (0, 1) and "cut" not in checks
+    only_math = (await build_report(db, Filters(categories=("math",)))).automatic_checks
     assert set(only_math["good"]) == {"math", "all"}
+
+
+async def test_a_stored_verdict_stands_when_the_prompt_set_is_edited_later(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PROMPTS_ENV, str(tmp_path))
+    path = tmp_path / "capitals.yaml"
+    item = {"id": "fr", "category": "geography", "difficulty": "easy", "language": "en",
+            "prompt": "Capital of France?", "references": ["Paris"]}
+    path.write_text(yaml.safe_dump({"name": "capitals", "items": [item]}))
+    asked = load_listed_set("capitals").item("fr")
+    await store_checked_item(db, "capitals", asked, {"a": record("a", "right", text="It is Paris."),
+                                                     "b": record("b", "wrong", text="It is Lyon.")})
+    # The set is edited afterwards: the reference now names the other answer.
+    path.write_text(yaml.safe_dump({"name": "capitals", "items": [item | {"references": ["Lyon"]}]}))
+    assert load_listed_set("capitals").item("fr").references == ["Lyon"]
+    checks = (await build_report(db, Filters())).automatic_checks
+    assert (checks["right"]["geography"].wins, checks["right"]["geography"].n) == (1, 1)
+    assert (checks["wrong"]["geography"].wins, checks["wrong"]["geography"].n) == (0, 1)
+
+
+async def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(db: Database) -> None:
+    ana = await add_rater(db, "ana", "pw-ana-123")
+    conversation = str(uuid.uuid4())
+    await ensure_conversation(db, conversation, ana.id, blind=True, model_a="alpha", model_b="beta")  # type: ignore[arg-type]
+    turn = await save_turn(
+        db, conversation, prompt='=HYPERLINK("http://x","y")', system_prompt="+1", settings={},
+        records={"a": record("a", "alpha", text="-2 is the answer"), "b": record("b", "beta", text="\tindented")},
+        sampling={}, message_id=None,
+    )
+    await submit_rating(db, ana.id, submission(turn.id, "model_a", comment="@SUM(1)"))  # type: ignore[arg-type]
+    text, written, _ = await run_export(db, "csv")
+    rows = {row["side"]: row for row in csv.DictReader(io.StringIO(text))}
+    assert written == 2
+    assert rows["a"]["prompt"] == "'" + '=HYPERLINK("http://x","y")' and rows["a"]["comment"] == "'@SUM(1)"
+    assert rows["a"]["system_prompt"] == "'+1" and rows["a"]["response"] == "'-2 is the answer"
+    assert rows["b"]["response"] == "'\tindented"
+    assert rows["a"]["model"] == "alpha" and rows["a"]["accuracy"] == "4"  # ordinary cells as they are
+    # The exports meant for programs keep the text exactly.
+    pairs = [json.loads(line) for line in (await run_export(db, "dpo"))[0].splitlines()]
+    assert pairs[0]["prompt"][-1]["content"] == '=HYPERLINK("http://x","y")'
 
 
 async def test_jsonl_keeps_unrated_earlier_turns_as_context(db: Database) -> None:
@@ -209,4 +298,17 @@ async def test_a_running_export_does_not_block_raters_saving(rated: Database) ->
         )
     finally:
         await stream.aclose()
-    assert (await build_report(rated, Filters(raters=("carl",))))["votes"] == 1
+    assert (await build_report(rated, Filters(raters=("carl",)))).votes == 1
+
+
+async def test_the_in_app_leaderboard_shows_the_report_without_chainlit(rated: Database) -> None:
+    from playground.ui.leaderboard import leaderboard
+
+    text, plots = await leaderboard(rated, admin=False, filters=Filters(blind_only=False))
+    assert "_all votes (blind and named) · models: all · raters: all" in text
+    assert "### Leaderboard (Bradley-Terry" in text and "| 1 | alpha |" in text
+    assert "Agreement by rater pair" not in text and {"Ratings", "Win-rate matrix"} <= set(plots)
+    # The module is the app's, but the numbers need no Chainlit: importing it must not load it.
+    check = "import sys, playground.ui.leaderboard; print('chainlit' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", check], text=True, capture_output=True, timeout=120)
+    assert loaded.stdout.strip() == "False", loaded.stderr

@@ -9,8 +9,7 @@ import pytest
 import statsmodels.api as sm
 
 from playground.stats.bradley_terry import SCALE, bradley_terry, count_battles, online_elo
-from playground.stats.report import NO_CATEGORY, ReportData, summarize
-from playground.store.report_queries import Filters
+from playground.stats.report import NO_CATEGORY, summarize
 from playground.stats.summaries import (
     agreement,
     agreement_by_rater_pair,
@@ -21,6 +20,7 @@ from playground.stats.summaries import (
     win_rates,
 )
 from playground.stats.synthetic import simulate_battles, true_ratings
+from playground.store.report_queries import Battle, Filters, ReportData, ScoreRow
 
 
 def test_the_true_ranking_is_recovered() -> None:
@@ -78,7 +78,7 @@ def test_bradley_terry_agrees_with_a_logistic_regression() -> None:
     models = sorted(truth)
     y = np.array([1.0 if w == "model_a" else 0.0 for _, _, w in battles])
     fit = sm.Logit(y, _design(battles, models)).fit(disp=0)
-    logistic = dict(zip(models[1:], SCALE * fit.params / math.log(10)))
+    logistic = dict(zip(models[1:], SCALE * fit.params / math.log(10), strict=True))
     ours = _relative(bradley_terry(count_battles(battles), rounds=100), models[0])
     for model, value in logistic.items():
         assert ours[model] == pytest.approx(value, abs=0.5)
@@ -91,7 +91,7 @@ def test_ties_count_half_a_win_as_in_a_binomial_fit_on_half_outcomes() -> None:
     models = sorted(truth)
     y = np.array([1.0 if w == "model_a" else 0.0 if w == "model_b" else 0.5 for _, _, w in battles])
     fit = sm.GLM(y, _design(battles, models), family=sm.families.Binomial()).fit()
-    glm = dict(zip(models[1:], SCALE * fit.params / math.log(10)))
+    glm = dict(zip(models[1:], SCALE * fit.params / math.log(10), strict=True))
     ours = _relative(bradley_terry(count_battles(battles), rounds=100), models[0])
     for model, value in glm.items():
         assert ours[model] == pytest.approx(value, abs=0.5)
@@ -112,72 +112,77 @@ def test_wilson_interval_and_win_rates() -> None:
     z = 1.959963984540054
     centre = (0.7 + z * z / 20) / (1 + z * z / 10)
     half = z / (1 + z * z / 10) * math.sqrt(0.7 * 0.3 / 10 + z * z / 400)
-    assert (interval["lower"], interval["upper"]) == pytest.approx((centre - half, centre + half))
+    assert (interval.lower, interval.upper) == pytest.approx((centre - half, centre + half))
     rates = win_rates([("x", "y", "model_a"), ("y", "x", "model_a"), ("x", "y", "tie"), ("x", "y", "model_b")])
-    assert rates["pairwise"]["x"]["y"]["wins"] == 1 and rates["pairwise"]["x"]["y"]["n"] == 3
-    assert rates["pairwise"]["y"]["x"]["rate"] == pytest.approx(2 / 3)
-    assert rates["battle_counts"]["x"]["y"] == 4  # the tie is a battle, not a decisive one
+    assert rates.pairwise["x"]["y"].wins == 1 and rates.pairwise["x"]["y"].n == 3
+    assert rates.pairwise["y"]["x"].rate == pytest.approx(2 / 3)
+    assert rates.battle_counts["x"]["y"] == 4  # the tie is a battle, not a decisive one
 
 
 def test_position_bias_is_a_binomial_test_among_decisive_votes() -> None:
     left_heavy = [("x", "y", "model_a")] * 70 + [("x", "y", "model_b")] * 30 + [("x", "y", "tie")] * 50
     bias = position_bias(left_heavy)
-    assert (bias["left_wins"], bias["decisive"]) == (70, 100)
-    assert bias["p_value"] < 0.001
+    assert (bias.left_wins, bias.decisive) == (70, 100)
+    assert bias.p_value is not None and bias.p_value < 0.001
     even = position_bias([("x", "y", "model_a")] * 50 + [("x", "y", "model_b")] * 50)
-    assert even["p_value"] == pytest.approx(1.0)
+    assert even.p_value == pytest.approx(1.0)
 
 
 def test_agreement_between_raters() -> None:
     same = [(f"item{i}", rater, 1 + i % 5) for i in range(10) for rater in ("r1", "r2")]
     result = agreement(same)
-    assert result["alpha"] == pytest.approx(1.0) and result["kappa"] == pytest.approx(1.0)
+    assert result.alpha == pytest.approx(1.0) and result.kappa == pytest.approx(1.0)
     # Opposite ends of the scale: worse than chance.
     opposite = [(f"item{i}", "r1", 1 + i % 5) for i in range(10)] + [(f"item{i}", "r2", 5 - i % 5) for i in range(10)]
     result = agreement(opposite)
-    assert result["alpha"] < 0 and result["kappa"] < 0
+    assert result.alpha is not None and result.alpha < 0
+    assert result.kappa is not None and result.kappa < 0
     # One score given throughout: agreement is undefined, said as None, not a crash or NaN.
     flat = [(f"item{i}", rater, 3) for i in range(5) for rater in ("r1", "r2")]
-    assert agreement(flat)["alpha"] is None and agreement(flat)["kappa"] is None
+    assert agreement(flat).alpha is None and agreement(flat).kappa is None
     # Items one rater scored alone do not count.
-    assert agreement([("only", "r1", 4), ("only2", "r2", 5)])["items"] == 0
+    assert agreement([("only", "r1", 4), ("only2", "r2", 5)]).items == 0
     pairs = agreement_by_rater_pair(same + [(f"item{i}", "r3", 1 + i % 5) for i in range(3)])
-    assert [(p["rater_1"], p["rater_2"], p["items"]) for p in pairs] == [("r1", "r2", 10), ("r1", "r3", 3), ("r2", "r3", 3)]
+    assert [(p.rater_1, p.rater_2, p.items) for p in pairs] == [("r1", "r2", 10), ("r1", "r3", 3), ("r2", "r3", 3)]
 
 
 def test_means_intervals_and_latency_percentiles() -> None:
     cell = mean_with_interval([1, 2, 3, 4, 5] * 20)
-    assert cell["mean"] == 3 and cell["lower"] < 3 < cell["upper"] and cell["n"] == 100
-    assert mean_with_interval([])["mean"] is None
-    assert mean_with_interval([4])["lower"] == 4
+    assert cell.mean == 3 and cell.lower is not None and cell.upper is not None
+    assert cell.lower < 3 < cell.upper and cell.n == 100
+    assert mean_with_interval([]).mean is None
+    assert mean_with_interval([4]).lower == 4
     figures = latency([("m", 0.1 * i, 0.01, 50.0) for i in range(1, 101)] + [("m", None, None, None)])
-    assert figures["m"]["ttft_s"]["p50"] == pytest.approx(np.percentile([0.1 * i for i in range(1, 101)], 50))
-    assert figures["m"]["ttft_s"]["n"] == 100
+    ttft = figures["m"].ttft_s
+    assert ttft is not None and ttft.n == 100
+    assert ttft.p50 == pytest.approx(np.percentile([0.1 * i for i in range(1, 101)], 50))
+    assert ttft.p99 == pytest.approx(np.percentile([0.1 * i for i in range(1, 101)], 99))
 
 
-def _data(battles: list[tuple[str, str, str]], scores: list | None = None) -> ReportData:
-    return ReportData(Filters(), battles, scores or [], [])
+def _data(battles: list[tuple[str, str, str]], scores: list[tuple[str, str, int, int, int, str | None]] | None = None
+          ) -> ReportData:
+    return ReportData(Filters(), [Battle._make(b) for b in battles], [ScoreRow._make(s) for s in scores or []], [])
 
 
 def test_report_on_nothing_one_model_and_all_ties_says_so() -> None:
     empty = summarize(_data([]))
-    assert empty["votes"] == 0 and empty["bradley_terry"] == [] and "nothing to rank" in empty["notes"][0]
+    assert empty.votes == 0 and empty.bradley_terry == [] and "nothing to rank" in empty.notes[0]
     one = summarize(_data([("solo", "solo", "tie")]))
-    assert any("Only one model" in n for n in one["notes"])
+    assert any("Only one model" in n for n in one.notes)
     ties = summarize(_data([("x", "y", "tie")] * 3 + [("y", "x", "tie (bothbad)")]))
-    assert any("Every vote is a tie" in n for n in ties["notes"])
-    assert any("4 votes: intervals are wide" in n for n in ties["notes"])
-    assert {r["model"]: round(r["rating"]) for r in ties["bradley_terry"]} == {"x": 1000, "y": 1000}
+    assert any("Every vote is a tie" in n for n in ties.notes)
+    assert any("4 votes: intervals are wide" in n for n in ties.notes)
+    assert {r.model: round(r.rating) for r in ties.bradley_terry} == {"x": 1000, "y": 1000}
 
 
 def test_scores_are_grouped_by_model_and_category() -> None:
     scores = [("x", "r1", 1, 5, 4, "math"), ("x", "r1", 2, 3, 2, "math"), ("y", "r1", 3, 1, 1, None)]
     report = summarize(_data([("x", "y", "model_a")], scores))
-    assert report["scores"]["x"]["accuracy"]["mean"] == 4 and report["scores"]["y"]["fluency"]["mean"] == 1
-    assert set(report["scores_by_category"]) == {"math", NO_CATEGORY}
-    assert report["scores_by_category"]["math"]["x"]["fluency"]["mean"] == 3
-    assert "agreement_by_rater_pair" not in report  # only for admins
-    assert "agreement_by_rater_pair" in summarize(_data([], scores), per_rater=True)
+    assert report.scores["x"].accuracy.mean == 4 and report.scores["y"].fluency.mean == 1
+    assert set(report.scores_by_category) == {"math", NO_CATEGORY}
+    assert report.scores_by_category["math"]["x"].fluency.mean == 3
+    assert report.agreement_by_rater_pair is None  # only for admins
+    assert summarize(_data([], scores), per_rater=True).agreement_by_rater_pair == []  # one rater: no pair
 
 
 def test_a_model_that_never_lost_a_few_votes_does_not_outrank_a_proven_one() -> None:
@@ -190,3 +195,10 @@ def test_a_model_that_never_lost_a_few_votes_does_not_outrank_a_proven_one() -> 
     assert ratings["weak"].rating < ratings["newcomer"].rating < 1400
     newcomer, strong = ratings["newcomer"], ratings["strong"]
     assert newcomer.upper - newcomer.lower > 1.5 * (strong.upper - strong.lower)
+
+
+def test_a_word_that_is_not_a_vote_is_refused_rather_than_counted_as_a_tie() -> None:
+    with pytest.raises(ValueError, match="not a vote: 'draw'"):
+        count_battles([("x", "y", "model_a"), ("x", "y", "draw")])
+    with pytest.raises(ValueError, match="not a vote"):
+        online_elo([("x", "y", "Tie")])

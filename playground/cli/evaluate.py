@@ -3,9 +3,9 @@ and the exports (added to the top level of ``playground``)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,12 +13,16 @@ from rich.console import Console
 from playground.cli.support import check_database, err, run_async
 from playground.core.config import ConfigError, check_local_paths, load_config
 
+if TYPE_CHECKING:
+    from playground.store.report_queries import Filters
+
 evaluation = typer.Typer()
 
 
 def _filters(models: str | None, raters: str | None, categories: str | None, since: str | None,
-             until: str | None, all_votes: bool):
-    from datetime import datetime, timezone
+             until: str | None, all_votes: bool) -> Filters:
+    """The filter options as Filters; a date that cannot be read exits with status 2."""
+    from datetime import UTC, datetime
 
     from playground.store.report_queries import Filters
 
@@ -29,12 +33,14 @@ def _filters(models: str | None, raters: str | None, categories: str | None, sin
             parsed = datetime.fromisoformat(text)
         except ValueError:
             err.print(f"[red]{option}: not a date or time: {text!r} (e.g. 2026-11-01 or 2026-11-01T12:00)[/]")
-            raise typer.Exit(2)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            raise typer.Exit(2) from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
-    split = lambda text: tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()  # noqa: E731
-    return Filters(models=split(models), raters=split(raters), categories=split(categories), since=when(since, "--since"),
-                   until=when(until, "--until"), blind_only=not all_votes)
+    def split(text: str | None) -> tuple[str, ...]:
+        return tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()
+
+    return Filters(models=split(models), raters=split(raters), categories=split(categories),
+                   since=when(since, "--since"), until=when(until, "--until"), blind_only=not all_votes)
 
 
 MODELS_OPT = typer.Option(None, "--models", help="comma-separated: only battles between these")
@@ -55,15 +61,17 @@ def report(
     since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT,
 ) -> None:
     """The leaderboard: Bradley-Terry ratings, win rates, scores, position bias, agreement, latency."""
-    from playground.stats.report import collect, print_report, summarize
+    from playground.output.tables import print_report
+    from playground.stats.report import summarize
     from playground.store.database import Database
+    from playground.store.report_queries import ReportData, collect
 
     if html is not None and html.exists() and not force:
         err.print(f"[red]{html} exists: not overwritten (add --force)[/]")
         raise typer.Exit(2)
     filters = _filters(models, raters, categories, since, until, all_votes)
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> ReportData:
         db = Database.from_env()
         try:
             await check_database(db)
@@ -74,7 +82,7 @@ def report(
     data = run_async(run())
     result = summarize(data, bootstrap_rounds=rounds, per_rater=True)
     if as_json:
-        typer.echo(json.dumps(result))
+        typer.echo(result.model_dump_json())
     else:
         print_report(result, Console())
     if html is not None:
@@ -95,7 +103,7 @@ def export_command(
     since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT,
 ) -> None:
     """Rated transcripts (jsonl), rated responses (csv), preference pairs (dpo), battles (fastchat)."""
-    from playground.output.export import FORMATS, export
+    from playground.output.export import FORMATS, ExportCounts, export
     from playground.store.database import Database
 
     if fmt not in FORMATS:
@@ -106,7 +114,7 @@ def export_command(
         raise typer.Exit(2)
     filters = _filters(models, raters, categories, since, until, all_votes)
 
-    async def run(stream):  # type: ignore[no-untyped-def]
+    async def run(stream: IO[str]) -> ExportCounts:
         db = Database.from_env()
         try:
             await check_database(db)

@@ -4,11 +4,11 @@ so the file can be mailed or archived on its own."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
-from typing import Any
 
-from playground.stats.report import report_lines, report_tables
+from playground.output.tables import report_lines, report_tables
+from playground.stats.report import Report
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -20,22 +20,22 @@ img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
 """
 
 
-def render_html(report: dict[str, Any], plots: dict[str, bytes]) -> str:
+def render_html(report: Report, plots: dict[str, bytes]) -> str:
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         "<title>playground report</title>", f"<style>{STYLE}</style></head><body>",
         "<h1>playground report</h1>",
-        f"<p>Generated {escape(datetime.now(timezone.utc).isoformat(timespec='seconds'))}; "
-        f"filters: <code>{escape(str(report['filters']))}</code></p>",
+        f"<p>Generated {escape(datetime.now(UTC).isoformat(timespec='seconds'))}; "
+        f"filters: {escape(report.filters_text)}</p>",
     ]
-    notes = set(report["notes"])
+    notes = set(report.notes)
     for line in report_lines(report):
         parts.append(f'<p class="note">{escape(line)}</p>' if line in notes else f"<p>{escape(line)}</p>")
-    for title, header, rows in report_tables(report):
-        parts.append(f"<h2>{escape(title)}</h2><table><thead><tr>")
-        parts += [f"<th>{escape(h)}</th>" for h in header]
+    for table in report_tables(report):
+        parts.append(f"<h2>{escape(table.title)}</h2><table><thead><tr>")
+        parts += [f"<th>{escape(h)}</th>" for h in table.header]
         parts.append("</tr></thead><tbody>")
-        for row in rows:
+        for row in table.rows:
             parts.append("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>")
         parts.append("</tbody></table>")
     for title, png in plots.items():

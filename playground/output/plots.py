@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from playground.stats.report import AXES, ReportData
+from playground.stats.report import AxisScores, Report
+from playground.stats.summaries import MeanWithInterval
+from playground.store.report_queries import ReportData
 
 # Figures are built with matplotlib's object API, never pyplot: no global state, so the app can
 # draw in worker threads for several raters at once, and no display is needed.
@@ -48,21 +50,22 @@ def _matrix(models: list[str], values: np.ndarray, title: str, fmt: str, cmap: s
     return _png(figure)
 
 
-def win_rate_matrix(report: dict[str, Any]) -> bytes | None:
-    pairwise = report["win_rates"]["pairwise"]
+def win_rate_matrix(report: Report) -> bytes | None:
+    pairwise = report.win_rates.pairwise
     models = sorted(pairwise)
     if len(models) < 2:
         return None
     values = np.full((len(models), len(models)), np.nan)
     for i, m in enumerate(models):
         for j, o in enumerate(models):
-            if m != o and pairwise[m][o]["rate"] is not None:
-                values[i, j] = pairwise[m][o]["rate"]
+            rate = pairwise[m][o].rate if m != o else None
+            if rate is not None:
+                values[i, j] = rate
     return _matrix(models, values, "Win rate of A over B (ties left out)", ".2f", "RdBu")
 
 
-def battle_count_matrix(report: dict[str, Any]) -> bytes | None:
-    counts = report["win_rates"]["battle_counts"]
+def battle_count_matrix(report: Report) -> bytes | None:
+    counts = report.win_rates.battle_counts
     models = sorted(counts)
     if len(models) < 2:
         return None
@@ -74,31 +77,40 @@ def battle_count_matrix(report: dict[str, Any]) -> bytes | None:
     return _matrix(models, values, "Battles between each pair (ties included)", ".0f", "Greens")
 
 
-def ratings_with_error_bars(report: dict[str, Any]) -> bytes | None:
-    ratings = report["bradley_terry"]
+def ratings_with_error_bars(report: Report) -> bytes | None:
+    ratings = report.bradley_terry
     if not ratings:
         return None
     figure, axes = _figure(max(5.0, 0.6 * len(ratings) + 3), 4)
     ax = axes[0][0]
     x = np.arange(len(ratings))
-    centre = np.array([r["rating"] for r in ratings])
-    errors = np.array([[r["rating"] - r["lower"] for r in ratings], [r["upper"] - r["rating"] for r in ratings]])
+    centre = np.array([r.rating for r in ratings])
+    errors = np.array([[r.rating - r.lower for r in ratings], [r.upper - r.rating for r in ratings]])
     ax.errorbar(x, centre, yerr=errors, fmt="o", capsize=4)
-    ax.set_xticks(x, [r["model"] for r in ratings], rotation=45, ha="right")
+    ax.set_xticks(x, [r.model for r in ratings], rotation=45, ha="right")
     ax.set_ylabel("Bradley-Terry rating (Elo scale)")
     ax.set_title("Ratings with 95% bootstrap intervals")
     ax.grid(axis="y", alpha=0.3)
     return _png(figure)
 
 
-def _score_bars(ax: Any, table: dict[str, dict[str, Any]]) -> None:
+def _bar_heights(cells: list[MeanWithInterval]) -> tuple[np.ndarray, np.ndarray]:
+    """Means and their error bars; a cell without ratings is NaN (no bar) rather than a crash."""
+    def column(values: list[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+    mean = column([c.mean for c in cells])
+    lower, upper = column([c.lower for c in cells]), column([c.upper for c in cells])
+    return mean, np.array([mean - lower, upper - mean])
+
+
+def _score_bars(ax: Any, table: dict[str, AxisScores]) -> None:
     models = list(table)
     x = np.arange(len(models))
     width = 0.38
-    for k, axis in enumerate(AXES):
-        cells = [table[m][axis] for m in models]
-        means = np.array([c["mean"] for c in cells], dtype=float)
-        errors = np.array([[c["mean"] - c["lower"] for c in cells], [c["upper"] - c["mean"] for c in cells]], dtype=float)
+    axes = (("accuracy", [table[m].accuracy for m in models]), ("fluency", [table[m].fluency for m in models]))
+    for k, (axis, cells) in enumerate(axes):
+        means, errors = _bar_heights(cells)
         ax.bar(x + (k - 0.5) * width, means, width, yerr=errors, capsize=3, label=axis)
     ax.set_xticks(x, models, rotation=30, ha="right")
     ax.set_ylim(0, 5.5)
@@ -106,40 +118,44 @@ def _score_bars(ax: Any, table: dict[str, dict[str, Any]]) -> None:
     ax.legend(loc="lower right")
 
 
-def scores_by_model(report: dict[str, Any]) -> bytes | None:
-    if not report["scores"]:
+def scores_by_model(report: Report) -> bytes | None:
+    if not report.scores:
         return None
-    figure, axes = _figure(max(5.0, 1.2 * len(report["scores"]) + 2), 4)
+    figure, axes = _figure(max(5.0, 1.2 * len(report.scores) + 2), 4)
     ax = axes[0][0]
-    _score_bars(ax, report["scores"])
+    _score_bars(ax, report.scores)
     ax.set_title("Accuracy and fluency by model (95% bootstrap intervals)")
     return _png(figure)
 
 
-def scores_by_category(report: dict[str, Any]) -> bytes | None:
-    categories = report["scores_by_category"]
+def scores_by_category(report: Report) -> bytes | None:
+    categories = report.scores_by_category
     if len(categories) < 2:
         return None
     figure, axes = _figure(3.5 * len(categories) + 1, 4, 1, len(categories))
-    for ax, (category, table) in zip(axes[0], categories.items()):
+    for ax, (category, table) in zip(axes[0], categories.items(), strict=True):
         _score_bars(ax, table)
         ax.set_title(category)
     figure.suptitle("Accuracy and fluency by category")
     return _png(figure)
 
 
+LATENCY_METRICS = ("TTFT (s)", "TPOT (s)", "tokens/s")
+
+
 def latency_box_plots(data: ReportData) -> bytes | None:
-    metrics = (("TTFT (s)", 1), ("TPOT (s)", 2), ("tokens/s", 3))
+    """Box plots of every finished answer's timings (the rows, not the report's percentiles: a box
+    plot shows the whole spread)."""
     values: dict[str, list[list[float]]] = defaultdict(lambda: [[], [], []])
     for row in data.timings:
-        for k, (_, column) in enumerate(metrics):
-            if row[column] is not None:
-                values[row[0]][k].append(float(row[column]))  # type: ignore[arg-type]
+        for k, value in enumerate((row.ttft_s, row.tpot_s, row.tokens_per_s)):
+            if value is not None:
+                values[row.model][k].append(float(value))
     if not values:
         return None
     models = sorted(values)
     figure, axes = _figure(min(15.0, max(9.0, 0.8 * len(models) * 3)), 4, 1, 3)
-    for k, (ax, (label, _)) in enumerate(zip(axes[0], metrics)):
+    for k, (ax, label) in enumerate(zip(axes[0], LATENCY_METRICS, strict=True)):
         present = [m for m in models if values[m][k]]
         if present:
             ax.boxplot([values[m][k] for m in present], tick_labels=present)
@@ -149,7 +165,7 @@ def latency_box_plots(data: ReportData) -> bytes | None:
     return _png(figure)
 
 
-def all_plots(data: ReportData, report: dict[str, Any]) -> dict[str, bytes]:
+def all_plots(data: ReportData, report: Report) -> dict[str, bytes]:
     """Title -> PNG, in reading order, leaving out what has no data."""
     drawn = {
         "Ratings": ratings_with_error_bars(report),

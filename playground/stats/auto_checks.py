@@ -1,30 +1,34 @@
 """Accuracy from the automatic checks: per model and category, the share of answers to prompt-set
-items that contain a reference answer (with a Wilson interval). Items without references are
-left out; answers that ended in an error count as wrong (the model did not answer)."""
+items that contained a reference answer (with a Wilson interval).
+
+The verdict is the one stored with each answer when it was stored (``responses.reference_match``,
+see playground/store/report_queries.py), never re-read from the prompt sets: editing an item
+later must not rewrite past accuracy. Items without references have no verdict and are left
+out. An answer that ended in an error was checked on the text it got to, usually none, so it
+counts as wrong; a stopped answer is not counted (the rater cut it, not the model)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 
-from playground.evalsets.checks import matches_any
-from playground.stats.summaries import wilson
-from playground.ui.turn_checks import prompt_item
+from playground.stats.summaries import NO_CATEGORY, WilsonRate, wilson
+from playground.store.report_queries import CheckedAnswer
+
+ALL_CATEGORIES = "all"  # the key of every model's rate over all its categories
 
 
-def automatic_accuracy(answers: Iterable[tuple[str, str | None, str, str, str]]) -> dict[str, Any]:
-    """(model, category, prompt set, item id, answer text) -> {model: {category | "all": wilson}}."""
-    tally: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for model, category, prompt_set, item_id, text in answers:
-        item = prompt_item(prompt_set, item_id)
-        if item is None or not item.references:
-            continue
-        correct = bool(matches_any(text, item.references))
-        for key in (category or item.category, "all"):
-            tally[model][key][0] += correct
-            tally[model][key][1] += 1
+def automatic_accuracy(answers: Iterable[CheckedAnswer]) -> dict[str, dict[str, WilsonRate]]:
+    """{model: {category | "all": share of answers containing a reference}}, categories sorted
+    with "all" last."""
+    tally: dict[str, dict[str, list[int]]] = {}
+    for answer in answers:
+        by_category = tally.setdefault(answer.model, {})
+        for key in (answer.category or NO_CATEGORY, ALL_CATEGORIES):
+            correct_and_total = by_category.setdefault(key, [0, 0])
+            correct_and_total[0] += answer.reference_match
+            correct_and_total[1] += 1
     return {
-        model: {category: wilson(c, n) for category, (c, n) in sorted(by.items(), key=lambda kv: (kv[0] == "all", kv[0]))}
+        model: {category: wilson(correct, n)
+                for category, (correct, n) in sorted(by.items(), key=lambda kv: (kv[0] == ALL_CATEGORIES, kv[0]))}
         for model, by in sorted(tally.items())
     }

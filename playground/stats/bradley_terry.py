@@ -1,9 +1,10 @@
-"""Bradley-Terry ratings with bootstrap intervals, and online Elo (definitions: DESIGN.md).
+"""Bradley-Terry ratings with bootstrap intervals, and online Elo (definitions:
+docs/definitions.md).
 
 Bradley-Terry: P(a beats b) = 1 / (1 + 10 ** ((R_b - R_a) / 400)), fitted by maximum likelihood
-(with the weak prior PRIOR_TIES below) on (a, b, outcome) with both tie kinds counted as half a win for each side, reported on the Elo
-scale (rating = 400 * log10(strength) + 1000, ratings centred on 1000). Intervals: 2.5 and 97.5
-percentiles over bootstrap resamples of the battles.
+(with the weak prior PRIOR_TIES below) on (a, b, outcome) with both tie kinds counted as half a
+win for each side, reported on the Elo scale (rating = 400 * log10(strength) + 1000, ratings
+centred on 1000). Intervals: 2.5 and 97.5 percentiles over bootstrap resamples of the battles.
 
 Battles are first counted per (model a, model b) cell: the likelihood only depends on those
 counts, and resampling N battles with replacement is the same as one multinomial draw of N over
@@ -16,8 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 from scipy.optimize import minimize
 from scipy.special import expit
+
+from playground.core.vocabulary import TIES, Winner
 
 SCALE, BASE, INIT = 400.0, 10.0, 1000.0
 # Maximum likelihood alone gives a model that never lost (or never won) an infinite rating, and
@@ -26,7 +30,8 @@ SCALE, BASE, INIT = 400.0, 10.0, 1000.0
 # ratings finite and modest; with 100+ battles a model moves by about a rating point or less.
 PRIOR_TIES = 1.0
 ELO_K = 4.0
-TIES = ("tie", "tie (bothbad)")
+A_WINS: Winner = "model_a"
+B_WINS: Winner = "model_b"
 
 
 @dataclass(frozen=True)
@@ -43,14 +48,24 @@ class BattleCounts:
         return int(self.counts.sum())
 
 
+def _score_a(winner: str) -> float:
+    """Model a's score in one battle: 1 a win, 0 a loss, 0.5 either kind of tie."""
+    if winner == A_WINS:
+        return 1.0
+    if winner == B_WINS:
+        return 0.0
+    if winner in TIES:
+        return 0.5
+    raise ValueError(f"not a vote: {winner!r}")
+
+
 def count_battles(battles: Sequence[tuple[str, str, str]]) -> BattleCounts:
     """(model_a, model_b, winner) rows, winner one of model_a / model_b / tie / tie (bothbad)."""
     models = sorted({m for a, b, _ in battles for m in (a, b)})
     index = {m: i for i, m in enumerate(models)}
     cells: dict[tuple[int, int, float], int] = {}
     for a, b, winner in battles:
-        outcome = 1.0 if winner == "model_a" else 0.0 if winner == "model_b" else 0.5
-        key = (index[a], index[b], outcome)
+        key = (index[a], index[b], _score_a(winner))
         cells[key] = cells.get(key, 0) + 1
     keys = list(cells)
     return BattleCounts(
@@ -81,16 +96,21 @@ def _fit(
 
     x0 = np.zeros(n_models) if start is None else start
     result = minimize(loss, x0, jac=True, method="L-BFGS-B")
-    theta = result.x
-    return theta - theta.mean()
+    theta: np.ndarray = result.x
+    centred: np.ndarray = theta - theta.mean()
+    return centred
 
 
 def to_elo_scale(theta: np.ndarray) -> np.ndarray:
-    return SCALE * theta / np.log(BASE) + INIT
+    ratings: np.ndarray = SCALE * theta / np.log(BASE) + INIT
+    return ratings
 
 
-@dataclass(frozen=True)
-class Rating:
+class RatingRow(BaseModel):
+    """One model's line of the leaderboard."""
+
+    model_config = ConfigDict(frozen=True)
+
     model: str
     rating: float
     lower: float
@@ -101,7 +121,7 @@ class Rating:
 
 def bradley_terry(
     counts: BattleCounts, rounds: int = 100, seed: int = 0
-) -> list[Rating]:
+) -> list[RatingRow]:
     """Ratings, 95% bootstrap intervals and ranks, best first."""
     n = len(counts.models)
     if n == 0:
@@ -118,7 +138,8 @@ def bradley_terry(
     played = np.bincount(counts.pairs.ravel(), np.repeat(counts.counts, 2), n)
     ranks = [1 + int(np.sum(lower > upper[i])) for i in range(n)]
     ratings = [
-        Rating(counts.models[i], float(point[i]), float(lower[i]), float(upper[i]), ranks[i], int(played[i]))
+        RatingRow(model=counts.models[i], rating=float(point[i]), lower=float(lower[i]), upper=float(upper[i]),
+                  rank=ranks[i], battles=int(played[i]))
         for i in range(n)
     ]
     return sorted(ratings, key=lambda r: -r.rating)
@@ -130,7 +151,7 @@ def online_elo(battles: Sequence[tuple[str, str, str]], k: float = ELO_K) -> dic
     for a, b, winner in battles:
         ra, rb = ratings.setdefault(a, INIT), ratings.setdefault(b, INIT)
         expected_a = 1 / (1 + BASE ** ((rb - ra) / SCALE))
-        score_a = 1.0 if winner == "model_a" else 0.0 if winner == "model_b" else 0.5
+        score_a = _score_a(winner)
         ratings[a] = ra + k * (score_a - expected_a)
         ratings[b] = rb + k * ((1 - score_a) - (1 - expected_a))
     return dict(sorted(ratings.items(), key=lambda kv: -kv[1]))

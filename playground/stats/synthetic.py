@@ -1,6 +1,6 @@
 """Synthetic battles with known true strengths, for the correctness tests and `bench stats`.
 
-Outcomes follow the Bradley-Terry model on the Elo scale (DESIGN.md): P(a beats b) =
+Outcomes follow the Bradley-Terry model on the Elo scale (docs/definitions.md): P(a beats b) =
 1 / (1 + 10 ** ((R_b - R_a) / 400)). A fraction of votes can be ties; a tie is drawn independently
 of strength, which pulls fitted ratings towards each other, so tests of interval coverage use none.
 """

@@ -2,35 +2,36 @@
 
 Raters see aggregates only; an admin also sees how far each pair of raters agree. The numbers
 come from the same summarize() and report_tables() as ``playground report``, so the app and the
-command cannot disagree.
+command cannot disagree. Nothing here needs Chainlit (the flow that sends the message does), so
+this module is tested without it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from playground.store.report_queries import Filters
 from playground.output.plots import all_plots
-from playground.stats.report import collect, report_lines, report_tables, summarize
+from playground.output.tables import report_lines, report_tables
+from playground.stats.report import Report, summarize
 from playground.store.database import Database
+from playground.store.report_queries import Filters, ReportData, collect
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_of(report: dict[str, Any]) -> str:
-    parts = ["## Leaderboard", "_Blind votes only; intervals are 95%._", ""]
+def markdown_of(report: Report) -> str:
+    parts = ["## Leaderboard", f"_{_cell(report.filters_text)}; intervals are 95%._", ""]
     parts += [f"- {line}" for line in report_lines(report)]
-    for title, header, rows in report_tables(report):
-        parts += ["", f"### {title}", "", "| " + " | ".join(_cell(h) for h in header) + " |",
-                  "|" + "---|" * len(header)]
-        parts += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    for table in report_tables(report):
+        parts += ["", f"### {table.title}", "", "| " + " | ".join(_cell(h) for h in table.header) + " |",
+                  "|" + "---|" * len(table.header)]
+        parts += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table.rows]
     return "\n".join(parts)
 
 
-def _summarize_and_draw(data: Any, admin: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
+def _summarize_and_draw(data: ReportData, admin: bool) -> tuple[Report, dict[str, bytes]]:
     report = summarize(data, per_rater=admin)
     return report, all_plots(data, report)
 

@@ -1,0 +1,114 @@
+"""The report as tables and sentences: one source for the terminal (rich), the HTML page and the
+in-app leaderboard (markdown), so that they cannot disagree."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from rich.console import Console
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from playground.stats.report import NO_CATEGORY, AxisScores, Report
+from playground.stats.summaries import LatencyPercentiles, MeanWithInterval, WilsonRate
+
+
+class Table(NamedTuple):
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _interval(cell: MeanWithInterval) -> str:
+    return f"{_fmt(cell.mean)} ({_fmt(cell.lower)}-{_fmt(cell.upper)})"
+
+
+def _rate(cell: WilsonRate) -> str:
+    return f"{_fmt(cell.rate)} ({_fmt(cell.lower)}-{_fmt(cell.upper)})"
+
+
+def _percentiles(cell: LatencyPercentiles | None) -> str:
+    return "-" if cell is None else "/".join(_fmt(value, 3) for value in (cell.p50, cell.p90, cell.p99))
+
+
+def _score_cells(scores: AxisScores) -> list[str]:
+    return [_interval(scores.accuracy), _interval(scores.fluency), str(scores.accuracy.n)]
+
+
+def report_tables(report: Report) -> list[Table]:
+    """Every table of the report that has something to show, in reading order."""
+    tables = []
+    if report.bradley_terry:
+        overall = report.win_rates.overall
+        tables.append(Table(
+            "Leaderboard (Bradley-Terry, Elo scale, 95% bootstrap interval)",
+            ["rank", "model", "rating", "95% interval", "battles", "win rate (Wilson 95%)", "online Elo"],
+            [[str(r.rank), r.model, f"{r.rating:.0f}", f"{r.lower:.0f} - {r.upper:.0f}", str(r.battles),
+              _rate(overall[r.model]), f"{report.elo[r.model]:.0f}"] for r in report.bradley_terry],
+        ))
+    if report.scores:
+        tables.append(Table("Scores (mean, 95% bootstrap interval)", ["model", "accuracy", "fluency", "ratings"],
+                            [[model, *_score_cells(scores)] for model, scores in report.scores.items()]))
+    # By category only when there are categories: a table of "(none)" alone repeats the one above.
+    if set(report.scores_by_category) - {NO_CATEGORY}:
+        tables.append(Table("Scores by category", ["category", "model", "accuracy", "fluency", "ratings"],
+                            [[category, model, *_score_cells(scores)]
+                             for category, models in report.scores_by_category.items()
+                             for model, scores in models.items()]))
+    if report.latency:
+        tables.append(Table("Latency (p50 / p90 / p99)", ["model", "TTFT s", "TPOT s", "tokens/s"],
+                            [[model, _percentiles(m.ttft_s), _percentiles(m.tpot_s), _percentiles(m.tokens_per_s)]
+                             for model, m in report.latency.items()]))
+    if report.automatic_checks:
+        tables.append(Table("Automatic checks: answers containing the reference (Wilson 95%)",
+                            ["model", "category", "correct", "rate"],
+                            [[model, category, f"{cell.wins}/{cell.n}", _rate(cell)]
+                             for model, by in report.automatic_checks.items() for category, cell in by.items()]))
+    if report.judge_agreement:
+        tables.append(Table("LLM judge vs human votes on the same turns",
+                            ["judge", "votes", "agreement", "Cohen's kappa"],
+                            [[judge, str(j.votes), f"{j.agreement:.0%}", _fmt(j.kappa, 3)]
+                             for judge, j in report.judge_agreement.items()]))
+    if report.agreement_by_rater_pair:
+        tables.append(Table("Agreement by rater pair (linear-weighted kappa)",
+                            ["rater", "rater", "shared items", "kappa"],
+                            [[p.rater_1, p.rater_2, str(p.items), _fmt(p.kappa, 3)]
+                             for p in report.agreement_by_rater_pair]))
+    return tables
+
+
+def report_lines(report: Report) -> list[str]:
+    """The sentences around the tables: counts, notes, position bias, agreement."""
+    lines = [f"{report.votes} votes ({report.ties} ties), {report.ratings} ratings."]
+    lines += report.notes
+    bias = report.position_bias
+    if bias.decisive and bias.left_rate is not None and bias.p_value is not None:
+        lines.append(f"Position bias: the left side won {bias.left_wins} of {bias.decisive} decisive votes "
+                     f"({bias.left_rate:.0%}), binomial p = {bias.p_value:.3g}.")
+    a = report.agreement
+    if a.alpha is None:
+        lines.append(f"Agreement between raters: not measurable yet ({a.items} score items rated by 2+ raters, "
+                     "with more than one score value).")
+    else:
+        lines.append(f"Agreement: {a.items} score items rated by 2+ raters; ordinal Krippendorff's alpha "
+                     f"{a.alpha:.3f}" + (f", weighted kappa {a.kappa:.3f}" if a.kappa is not None else "") + ".")
+    return lines
+
+
+def print_report(report: Report, console: Console) -> None:
+    # Names come from users (models, raters, categories): printed as plain text, so that a "[" in
+    # one is not read as rich markup.
+    console.print(f"filters: {report.filters_text}", markup=False)
+    for line in report_lines(report):
+        console.print(line, markup=False)
+    for table in report_tables(report):
+        shown = RichTable(title=table.title)
+        for column in table.header:
+            shown.add_column(column)
+        for row in table.rows:
+            shown.add_row(*(Text(cell) for cell in row))
+        console.print(shown)
