@@ -79,7 +79,9 @@ def parse_verdict(reply: str) -> Verdict | None:
     if match is None:
         return None
     word = match.group(1)
-    return "tie" if word.lower() == "tie" else word  # type: ignore[return-value]
+    if word.lower() == "tie":
+        return "tie"
+    return "A" if word == "A" else "B"
 
 
 def combine(first: Verdict | None, second_swapped: Verdict | None) -> tuple[str | None, str | None, str | None]:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 from playground.arena.duel import Duel, DuelTurn, TurnSettings
 from playground.core.events import ChatMessage, SideEvent
@@ -27,6 +27,7 @@ from playground.store.records import StoredCheck, ensure_conversation, save_turn
 from playground.store.tables import Turn
 
 log = logging.getLogger("playground.turns")
+Role = Literal["system", "user", "assistant"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class TurnInput:
         messages = item.chat()
         system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
         rest = messages[1:] if system else messages
-        history = tuple({"role": m["role"], "content": m["content"]} for m in rest[:-1])
-        return cls(prompt=rest[-1]["content"], system_prompt=system, history=history,  # type: ignore[arg-type]
+        history = tuple(ChatMessage(role=cast(Role, m["role"]), content=m["content"]) for m in rest[:-1])
+        return cls(prompt=rest[-1]["content"], system_prompt=system, history=history,
                    prompt_set=prompt_set, item=item)
 
 
@@ -78,7 +79,7 @@ class TurnRun:
         settings = TurnSettings(self.settings.temperature, self.settings.max_tokens, self.request.system_prompt)
         if self.request.history is not None:
             for contender in self.duel.contenders.values():
-                contender.history = [dict(m) for m in self.request.history]  # type: ignore[misc]
+                contender.history = [ChatMessage(role=m["role"], content=m["content"]) for m in self.request.history]
         self.turn = self.duel.start_turn(self.request.prompt, settings)
 
     async def open(self) -> None:

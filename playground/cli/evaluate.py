@@ -147,9 +147,9 @@ def batch(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from playground.arena.batch import BatchResult, ItemOutcome, run_batch
     from playground.arena.duel import TurnSettings
     from playground.backends.registry import BackendPool
-    from playground.arena.batch import run_batch
     from playground.evalsets.prompt_sets import PromptSetError, load_prompt_set
     from playground.store.database import Database
 
@@ -164,7 +164,8 @@ def batch(
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
     except KeyError as exc:
-        err.print(f"[red]--models: no model named {exc} in {config.source} (known: {', '.join(config.model_names())})[/]")
+        known = ", ".join(config.model_names())
+        err.print(f"[red]--models: no model named {exc} in {config.source} (known: {known})[/]")
         raise typer.Exit(2) from None
     settings = TurnSettings(temperature=temperature, max_tokens=max_tokens)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -174,12 +175,12 @@ def batch(
     def started(count: int) -> None:
         progress.update(task, total=count)
 
-    def ended(outcome) -> None:  # type: ignore[no-untyped-def]
+    def ended(outcome: ItemOutcome) -> None:
         progress.advance(task)
         for problem in outcome.problems:
             progress.console.print(f"[red]item {outcome.item_id}: {problem}[/]")
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> BatchResult:
         db = Database.from_env()
         pool = BackendPool(config)
         try:
@@ -211,8 +212,8 @@ def judge(
 ) -> None:
     """The configured LLM judge compares the two answers of every stored turn it has not judged,
     twice (sides swapped); `playground report` then shows how often it agrees with the raters."""
+    from playground.arena.judge import JudgeError, JudgeRun, judge_turns
     from playground.backends.registry import BackendPool
-    from playground.arena.judge import JudgeError, judge_turns
     from playground.store.database import Database
 
     try:
@@ -223,7 +224,7 @@ def judge(
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> JudgeRun:
         db = Database.from_env()
         try:
             await check_database(db)

@@ -7,8 +7,6 @@ of strength, which pulls fitted ratings towards each other, so tests of interval
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from playground.stats.bradley_terry import BASE, INIT, SCALE
@@ -33,4 +31,4 @@ def simulate_battles(
     a_wins = rng.random(n) < p_a
     tie = rng.random(n) < tie_rate
     winners = np.where(tie, "tie", np.where(a_wins, "model_a", "model_b"))
-    return [(models[i], models[j], str(w)) for i, j, w in zip(a, b, winners)]
+    return [(models[i], models[j], str(w)) for i, j, w in zip(a, b, winners, strict=True)]

@@ -120,9 +120,9 @@ def _conditions(filters: Filters, *, blind: Any, models: tuple[Any, ...], create
     if filters.models:
         conditions += [column.in_(filters.models) for column in models]  # every side listed
     if filters.raters:
-        conditions.append(Rater.name.in_(filters.raters))  # type: ignore[attr-defined]
+        conditions.append(col(Rater.name).in_(filters.raters))
     if filters.categories:
-        conditions.append(Turn.category.in_(filters.categories))  # type: ignore[union-attr]
+        conditions.append(col(Turn.category).in_(filters.categories))
     if filters.since:
         conditions.append(created >= filters.since)
     if filters.until:
@@ -197,7 +197,7 @@ async def load_set_answers(db: Database, filters: Filters) -> list[CheckedAnswer
     sets are not read again: an item edited later does not rewrite past accuracy. Answers without
     a stored verdict (typed prompts, items without references, sets gone before migration 0005
     backfilled them) are left out; so are stopped ones, which are not the model's answer."""
-    conditions = [Response.reference_match.is_not(None), Response.status != STOPPED,  # type: ignore[union-attr]
+    conditions = [col(Response.reference_match).is_not(None), col(Response.status) != STOPPED,
                   *_answer_conditions(filters)]
     query = (
         select(Response.model, Turn.category, Response.reference_match)
@@ -215,7 +215,7 @@ async def load_judge_pairs(db: Database, filters: Filters) -> list[JudgedVote]:
         .join(Vote, col(Vote.turn_id) == Judgement.turn_id)
         .join(Rater, col(Rater.id) == Vote.rater_id)
         .join(Turn, col(Turn.id) == Vote.turn_id)
-        .where(Judgement.winner.is_not(None), and_(True, *vote_conditions(filters)))  # type: ignore[union-attr]
+        .where(col(Judgement.winner).is_not(None), and_(True, *vote_conditions(filters)))
     )
     async with db.reading() as session:
         return [JudgedVote._make(row) for row in (await session.exec(query)).all()]
