@@ -25,6 +25,7 @@ from sqlmodel import col, select
 from playground.backends.registry import BackendPool
 from playground.core.config import PlaygroundConfig
 from playground.core.events import ErrorEvent, SamplingParams, TextDelta
+from playground.core.vocabulary import A_WINS, B_WINS, Winner
 from playground.evalsets.checks import strip_reasoning
 from playground.store.database import Database
 from playground.store.tables import Judgement, Response, Turn
@@ -86,8 +87,8 @@ def parse_verdict(reply: str) -> Verdict | None:
 
 def combine(first: Verdict | None, second_swapped: Verdict | None) -> tuple[str | None, str | None, str | None]:
     """(winner, first, second) in FastChat's labels; the second asking showed side b as "A"."""
-    as_shown = {"A": "model_a", "B": "model_b", "tie": "tie"}
-    swapped = {"A": "model_b", "B": "model_a", "tie": "tie"}
+    as_shown: dict[Verdict, Winner] = {"A": A_WINS, "B": B_WINS, "tie": "tie"}
+    swapped: dict[Verdict, Winner] = {"A": B_WINS, "B": A_WINS, "tie": "tie"}
     one = as_shown[first] if first else None
     two = swapped[second_swapped] if second_swapped else None
     if one is None or two is None:

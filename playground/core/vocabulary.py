@@ -16,6 +16,8 @@ SIDES: tuple[Side, Side] = get_args(Side)
 # A vote, in FastChat's labels (its cleaned battle log uses exactly these strings).
 Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 WINNERS: tuple[Winner, ...] = get_args(Winner)
+A_WINS: Winner = "model_a"
+B_WINS: Winner = "model_b"
 TIES: tuple[Winner, ...] = ("tie", "tie (bothbad)")  # both count as half a win in the ratings
 WINNER_LABELS: dict[Winner, str] = {
     "model_a": "A is better",

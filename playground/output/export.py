@@ -35,7 +35,7 @@ from sqlalchemy import and_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from playground.core.vocabulary import SIDES, FinalStatus, Mode, Side, Winner
+from playground.core.vocabulary import A_WINS, B_WINS, SIDES, FinalStatus, Mode, Side, Winner
 from playground.store.database import Database
 from playground.store.report_queries import Filters, response_conditions, vote_conditions
 from playground.store.tables import Conversation, Rater, Rating, Response, Turn, Vote
@@ -54,8 +54,6 @@ CSV_TEXT_COLUMNS = ("model", "prompt", "system_prompt", "category", "response", 
 FORMULA_STARTS = "=+-@\t\r"
 BATCH = 2000
 # Typed by core.vocabulary, so that mypy rejects a misspelt word.
-A_WINS: Winner = "model_a"
-B_WINS: Winner = "model_b"
 FAILED: FinalStatus = "error"
 LEFT, RIGHT = SIDES
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from playground.core.vocabulary import TIES, Winner
+from playground.core.vocabulary import A_WINS, B_WINS, TIES
 
 SCALE, BASE, INIT = 400.0, 10.0, 1000.0
 # Maximum likelihood alone gives a model that never lost (or never won) an infinite rating, and
@@ -30,8 +30,6 @@ SCALE, BASE, INIT = 400.0, 10.0, 1000.0
 # ratings finite and modest; with 100+ battles a model moves by about a rating point or less.
 PRIOR_TIES = 1.0
 ELO_K = 4.0
-A_WINS: Winner = "model_a"
-B_WINS: Winner = "model_b"
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,11 @@ from pydantic import BaseModel, ConfigDict
 from scipy.stats import binomtest, bootstrap
 from statsmodels.stats.proportion import proportion_confint
 
-from playground.core.vocabulary import TIES, Winner
+from playground.core.vocabulary import A_WINS, B_WINS, TIES, Winner
 
 PERCENTILES = (50, 90, 99)
 NO_CATEGORY = "(none)"  # turns typed by a rater rather than taken from a prompt set
 # Typed as Winner: mypy rejects a misspelt label.
-A_WINS: Winner = "model_a"
-B_WINS: Winner = "model_b"
 
 
 class Summary(BaseModel):
