@@ -525,8 +525,15 @@ def test_the_queue_hands_batch_answers_blind_and_shows_the_checks_after_the_vote
     assert [tuple(v) for v in votes if v[0] in batch_turns] == [(batch_turns[0], 1), (batch_turns[1], 1)]
 
 
-def test_stepping_through_a_prompt_set_stores_each_item(page: Page, app: ChainlitApp) -> None:
+def test_stepping_through_a_prompt_set_stores_each_item(page: Page, app: ChainlitApp, tmp_path: Path) -> None:
     open_chat(page, app.url)
+    # A set named by a path is never opened: only the listed sets can be stepped through.
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("name: outside\nitems:\n  - {id: o1, category: c, difficulty: easy, language: en, "
+                       "prompt: 'Read from outside the prompts folder'}\n")
+    send(page, f"/set {tmp_path / 'outside'}")
+    expect(page.get_by_text(f"No prompt set '{tmp_path / 'outside'}'")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Read from outside the prompts folder")).to_have_count(0)
     send(page, "/set quick-20")
     expect(page.get_by_text("item 1 of 20")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Calculate: 15 + 27 = ?")).to_be_visible()
