@@ -37,8 +37,14 @@ FINAL_STATUSES: tuple[FinalStatus, ...] = get_args(FinalStatus)
 # named; a rater's own chat, or one prompt-set item of a batch run.
 Mode = Literal["blind", "named"]
 MODES: tuple[Mode, ...] = get_args(Mode)
-Kind = Literal["chat", "batch"]
+Kind = Literal["chat", "batch", "needle"]  # needle: one cell of a needle-in-a-haystack sweep
 KINDS: tuple[Kind, ...] = get_args(Kind)
+
+
+# What a side does with a prompt longer than its model's context window: refuse to send it, or keep
+# the start of the documents, their end, or both ends without the middle (as LongBench does).
+TruncationPolicy = Literal["refuse", "head", "tail", "middle"]
+TRUNCATION_POLICIES: tuple[TruncationPolicy, ...] = get_args(TruncationPolicy)
 
 
 def sql_in(column: str, words: Iterable[str]) -> str:

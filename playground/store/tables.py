@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from playground.core.vocabulary import FINAL_STATUSES, KINDS, MODES, SIDES, WINNERS, sql_in
+from playground.core.vocabulary import FINAL_STATUSES, KINDS, MODES, SIDES, TRUNCATION_POLICIES, WINNERS, sql_in
 
 SCORE_MIN, SCORE_MAX = 1, 5
 
@@ -114,13 +114,51 @@ class Response(SQLModel, table=True):
     check_verdict: str | None = Field(default=None, sa_type=sa.Text)
     reference_match: bool | None = None
     check_basis: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
+    # The context budget of this side (None when the turn had no document): the policy applied,
+    # the model's window, the whole prompt's tokens and what was sent after the cut, in words.
+    context_policy: str | None = Field(default=None, max_length=10)
+    context_window: int | None = None
+    prompt_tokens_full: int | None = None
+    prompt_tokens_sent: int | None = None
+    context_note: str | None = Field(default=None, sa_type=sa.Text)
+    cached_tokens: int | None = None  # prompt tokens the server took from its prefix cache
     created_at: datetime = _when()
 
     __table_args__ = (
         sa.UniqueConstraint("turn_id", "side", name="uq_response_side"),
         sa.CheckConstraint(sql_in("side", SIDES), name="ck_response_side"),
         sa.CheckConstraint(sql_in("status", FINAL_STATUSES), name="ck_response_status"),
+        sa.CheckConstraint(f"context_policy IS NULL OR {sql_in('context_policy', TRUNCATION_POLICIES)}",
+                           name="ck_response_context_policy"),
     )
+
+
+class Document(SQLModel, table=True):
+    """A document a rater attached (its extracted text), stored once: ``id`` is the SHA-256 of
+    the file's bytes, and turns refer to it (turn_documents) instead of copying it."""
+
+    __tablename__ = "documents"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=300)  # the file name it was first attached under
+    kind: str = Field(max_length=20)  # text, markdown, pdf, html, code, pasted
+    text: str = Field(sa_type=sa.Text)
+    size_bytes: int
+    pages: int | None = None
+    created_at: datetime = _when()
+
+
+class TurnDocument(SQLModel, table=True):
+    """A document that a turn sent to both models (a follow-up question refers to it again)."""
+
+    __tablename__ = "turn_documents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    turn_id: int = Field(foreign_key="turns.id", index=True)
+    document_id: str = Field(foreign_key="documents.id", index=True, max_length=64)
+    position: int = 0  # the order the documents were put before the question
+
+    __table_args__ = (sa.UniqueConstraint("turn_id", "document_id", name="uq_turn_document"),)
 
 
 class Rating(SQLModel, table=True):
