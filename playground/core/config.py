@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from playground.core.vocabulary import TruncationPolicy
+
 DEFAULT_CONFIG_FILE = "playground.yaml"
 CONFIG_ENV = "PLAYGROUND_CONFIG"
 
@@ -37,6 +39,9 @@ class GenerationDefaults(_Strict):
 class _ModelBase(_Strict):
     name: str = Field(min_length=1)
     context_window: int = Field(4096, ge=16)
+    # What this side does with a prompt over its window (the settings panel can change it per
+    # chat): cut the middle of the documents by default, as LongBench does.
+    truncation: TruncationPolicy = "middle"
     defaults: GenerationDefaults = Field(default_factory=GenerationDefaults)
 
 
