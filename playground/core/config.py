@@ -90,10 +90,24 @@ class JudgeConfig(_Strict):
     max_tokens: int = Field(256, ge=1, le=32768)
 
 
+class DocumentLimits(_Strict):
+    """Limits on the files a rater attaches (applied by ``playground/evalsets/documents.py``).
+
+    Sizes are in bytes, decimal units (20 MB = 20,000,000 bytes), as the error messages print them.
+    """
+
+    max_bytes: int = Field(20_000_000, ge=1)  # per file, checked before the file is read
+    max_pages: int = Field(2000, ge=1)  # per PDF: pypdf reads every page, so this bounds the work
+    max_files: int = Field(5, ge=1)  # per message
+    # A prompt pasted in the chat box longer than this is kept as a document (stored once by hash).
+    paste_threshold_chars: int = Field(20_000, ge=1)
+
+
 class PlaygroundConfig(_Strict):
     models: list[ModelConfig] = Field(min_length=1)
     arena: ArenaConfig
     judge: JudgeConfig | None = None
+    documents: DocumentLimits = Field(default_factory=DocumentLimits)
 
     @model_validator(mode="after")
     def _arena_names_known_models(self) -> PlaygroundConfig:
