@@ -21,7 +21,7 @@ from playground.evalsets.prompt_sets import PromptSetError, available_sets
 from playground.store.database import Database, DatabaseError
 from playground.store.migrate import check_at_head
 from playground.store.raters import authenticate
-from playground.ui import duel_flow, flows, session
+from playground.ui import attachments, duel_flow, flows, session
 from playground.ui.context import AppContext
 from playground.ui.data_layer import PlaygroundDataLayer
 from playground.ui.origins import restrict_socket_origins
@@ -116,9 +116,14 @@ async def on_message(message: cl.Message) -> None:
     if message.command == session.PROMPT_SET or word.lower() == "/set":
         await flows.start_prompt_set(APP, prompt if message.command == session.PROMPT_SET else rest.strip())
         return
-    if not prompt:
-        await cl.Message(content="Type a prompt first: nothing was sent to the models.").send()
+    received = await attachments.receive(APP, message)
+    if received is None:  # a file was refused: the rater was told why, nothing is sent
         return
+    attached_now, prompt = received
+    if not prompt:
+        if not attached_now:
+            await cl.Message(content="Type a prompt first: nothing was sent to the models.").send()
+        return  # documents attached: the next message asks about them
     limit = CONFIG.arena.max_prompt_chars
     if len(prompt) > limit:
         await cl.Message(
@@ -128,7 +133,7 @@ async def on_message(message: cl.Message) -> None:
             )
         ).send()
         return
-    await duel_flow.run_turn(APP, TurnInput(prompt))
+    await duel_flow.run_turn(APP, TurnInput(prompt, documents=tuple(attachments.attached())))
 
 
 @cl.action_callback("next_item")

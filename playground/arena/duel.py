@@ -9,17 +9,20 @@ and keeps what they had written so far.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from playground.arena.context import ContextPlan, plan_context
 from playground.backends.base import Backend
 from playground.backends.registry import BackendPool
-from playground.core.config import GenerationDefaults, PlaygroundConfig
+from playground.core.config import GenerationDefaults, OpenAIModel, PlaygroundConfig, TransformersModel
 from playground.core.events import ChatMessage, ErrorEvent, SamplingParams, SideEvent
 from playground.core.generation import Generation, GenerationRecord
-from playground.core.vocabulary import SIDES, Side
+from playground.core.vocabulary import SIDES, Side, TruncationPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +50,18 @@ class Contender:
     defaults: GenerationDefaults
     history: list[ChatMessage] = field(default_factory=list)
 
-    def messages_for(self, prompt: str, system_prompt: str) -> list[ChatMessage]:
+    def messages_for(self, prompt: str, system_prompt: str, documents_text: str = "") -> list[ChatMessage]:
+        """The side's messages for this turn. Documents go before the conversation's first user
+        message, in every turn: the model reads them once at the start, as the rater attached
+        them, and a server's prefix cache keeps them from one question to the next."""
         messages: list[ChatMessage] = []
         if system_prompt:
             messages.append({"role": "system", "content": system_prompt})
-        messages.extend(self.history)
+        messages.extend(ChatMessage(role=m["role"], content=m["content"]) for m in self.history)
         messages.append({"role": "user", "content": prompt})
+        if documents_text:
+            first = next(i for i, m in enumerate(messages) if m["role"] == "user")
+            messages[first] = {"role": "user", "content": documents_text + "\n\n" + messages[first]["content"]}
         return messages
 
 
@@ -60,6 +69,12 @@ class Contender:
 class Duel:
     contenders: dict[Side, Contender]
     blind: bool
+    config: PlaygroundConfig | None = None  # where the seated models were configured
+
+    def config_of(self, side: Side) -> OpenAIModel | TransformersModel:
+        """The configuration of the model seated on ``side``."""
+        assert self.config is not None, "a duel built without its config"
+        return self.config.model(self.contenders[side].model)
 
     @classmethod
     def from_config(
@@ -73,7 +88,7 @@ class Duel:
             side: Contender(side, name, pool.get(name), config.model(name).defaults)
             for side, name in zip(SIDES, names, strict=True)
         }
-        return cls(contenders=contenders, blind=config.arena.blind)
+        return cls(contenders=contenders, blind=config.arena.blind, config=config)
 
     @classmethod
     def seated(
@@ -84,22 +99,41 @@ class Duel:
             side: Contender(side, name, pool.get(name), config.model(name).defaults)
             for side, name in zip(SIDES, (model_a, model_b), strict=True)
         }
-        return cls(contenders=contenders, blind=blind)
+        return cls(contenders=contenders, blind=blind, config=config)
 
-    def start_turn(self, prompt: str, settings: TurnSettings) -> DuelTurn:
-        return DuelTurn(self, prompt, settings)
+    def start_turn(self, prompt: str, settings: TurnSettings, documents_text: str = "") -> DuelTurn:
+        return DuelTurn(self, prompt, settings, documents_text)
 
 
 class DuelTurn:
     """One prompt sent to both sides; iterate :meth:`stream` to receive the merged events."""
 
-    def __init__(self, duel: Duel, prompt: str, settings: TurnSettings) -> None:
+    def __init__(self, duel: Duel, prompt: str, settings: TurnSettings, documents_text: str = "") -> None:
         self.duel = duel
         self.prompt = prompt
         self.settings = settings
+        self.documents_text = documents_text  # the attached documents, rendered, before any cut
         self.generations: dict[Side, Generation] = {
             side: Generation(side, c.model) for side, c in duel.contenders.items()
         }
+        self.plans: dict[Side, ContextPlan] = {}  # each side's context budget, once prepared
+        self.sent_at: float | None = None  # wall-clock time (epoch s) when both prompts were sent
+
+    def messages_for(self, side: Side, documents_text: str) -> list[ChatMessage]:
+        return self.duel.contenders[side].messages_for(self.prompt, self.settings.system_prompt, documents_text)
+
+    async def prepare(self, policies: Mapping[Side, TruncationPolicy]) -> dict[Side, ContextPlan]:
+        """Count each side's prompt with its own tokenizer and fit it to its window (both sides
+        at once: one may ask a server while the other tokenizes locally)."""
+        sides = list(self.duel.contenders)
+        plans = await asyncio.gather(*(
+            plan_context(side, self.duel.contenders[side].backend, functools.partial(self.messages_for, side),
+                         self.documents_text, self.settings.sampling_for(self.duel.contenders[side].defaults),
+                         policies[side])
+            for side in sides
+        ))
+        self.plans = dict(zip(sides, plans, strict=True))
+        return self.plans
 
     def records(self) -> dict[Side, GenerationRecord]:
         return {side: g.record() for side, g in self.generations.items()}
@@ -112,6 +146,7 @@ class DuelTurn:
 
     async def stream(self) -> AsyncIterator[SideEvent]:
         queue: asyncio.Queue[SideEvent | Side] = asyncio.Queue()
+        self.sent_at = time.time()
         pumps = [
             asyncio.create_task(self._pump(side, queue), name=f"duel-side-{side}")
             for side in self.generations
@@ -137,9 +172,17 @@ class DuelTurn:
     async def _pump(self, side: Side, queue: asyncio.Queue[SideEvent | Side]) -> None:
         contender = self.duel.contenders[side]
         generation = self.generations[side]
-        messages = contender.messages_for(self.prompt, self.settings.system_prompt)
+        plan = self.plans.get(side)
         params = self.settings.sampling_for(contender.defaults)
         generation.start()
+        if plan is not None and plan.refused:
+            # Nothing goes to this model; its pane says why while the other side answers.
+            refusal = ErrorEvent(plan.refused)
+            generation.feed(refusal)
+            queue.put_nowait(SideEvent(side, refusal))
+            queue.put_nowait(side)
+            return
+        messages = self.messages_for(side, plan.documents_text if plan is not None else self.documents_text)
         events = contender.backend.stream(messages, params)
         try:
             async for event in events:

@@ -11,19 +11,23 @@ cancellation cannot lose it; :attr:`TurnRun.stored` then holds the stored turn.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from playground.arena.context import ContextPlan
 from playground.arena.duel import Duel, DuelTurn, TurnSettings
 from playground.core.events import ChatMessage, SideEvent
 from playground.core.generation import GenerationRecord
-from playground.core.vocabulary import Kind, Side
+from playground.core.vocabulary import Kind, Side, TruncationPolicy
 from playground.evalsets.checks import check_answer, check_basis
+from playground.evalsets.documents import render_documents
 from playground.evalsets.prompt_sets import PromptItem
 from playground.store.database import Database
-from playground.store.records import StoredCheck, ensure_conversation, save_turn
+from playground.store.documents import DocumentText, save_document
+from playground.store.records import StoredCheck, StoredContext, ensure_conversation, save_turn
 from playground.store.tables import Turn
 
 log = logging.getLogger("playground.turns")
@@ -43,15 +47,29 @@ class TurnInput:
     history: tuple[ChatMessage, ...] | None = None
     prompt_set: str | None = None
     item: PromptItem | None = None
+    # Documents the rater attached (or attached earlier in this conversation): put before the
+    # conversation's first question, each side's cut to its own window by its policy.
+    documents: tuple[DocumentText, ...] = ()
 
     @classmethod
     def from_item(cls, prompt_set: str, item: PromptItem) -> TurnInput:
-        messages = item.chat()
+        messages = item.chat(with_document=False)
         system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
         rest = messages[1:] if system else messages
         history = tuple(ChatMessage(role=cast(Role, m["role"]), content=m["content"]) for m in rest[:-1])
+        documents = (generated_document(item),) if item.document is not None else ()
         return cls(prompt=rest[-1]["content"], system_prompt=system, history=history,
-                   prompt_set=prompt_set, item=item)
+                   prompt_set=prompt_set, item=item, documents=documents)
+
+
+def generated_document(item: PromptItem) -> DocumentText:
+    """A prompt-set item's generated haystack as a document (stored once, like an upload)."""
+    assert item.document is not None
+    spec = item.document
+    text = spec.render()
+    data = text.encode("utf-8")
+    name = f"generated haystack ({spec.tokens:,} tokens, seed {spec.seed})"
+    return DocumentText(hashlib.sha256(data).hexdigest(), name, "generated", text, len(data), None)
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,8 @@ class TurnRun:
     request: TurnInput
     settings: TurnSettings = field(default_factory=TurnSettings)
     message_id: str | None = None  # the chat message that shows the panes (app only)
+    # Each side's truncation policy (the settings panel's); None: each model's from the config.
+    policies: Mapping[Side, TruncationPolicy] | None = None
     turn: DuelTurn = field(init=False)
     stored: Turn | None = field(init=False, default=None)
     _opened: bool = field(init=False, default=False)
@@ -80,7 +100,8 @@ class TurnRun:
         if self.request.history is not None:
             for contender in self.duel.contenders.values():
                 contender.history = [ChatMessage(role=m["role"], content=m["content"]) for m in self.request.history]
-        self.turn = self.duel.start_turn(self.request.prompt, settings)
+        documents = render_documents(self.request.documents) if self.request.documents else ""
+        self.turn = self.duel.start_turn(self.request.prompt, settings, documents)
 
     async def open(self) -> None:
         """Create the conversation row on its first turn (the seats as they are now); play() does
@@ -94,19 +115,34 @@ class TurnRun:
         )
         self._opened = True
 
+    async def prepare(self) -> dict[Side, ContextPlan]:
+        """Each side's context budget: counted with its own tokenizer, fitted to its window."""
+        if not self.turn.plans:
+            contenders = self.duel.contenders
+            policies = self.policies or {side: self.duel.config_of(side).truncation for side in contenders}
+            await self.turn.prepare(policies)
+        return self.turn.plans
+
     async def play(
         self,
         on_event: Callable[[SideEvent], None] | None = None,
         on_streamed: Callable[[], Awaitable[None]] | None = None,
+        on_prepared: Callable[[], None] | None = None,
     ) -> Turn:
-        """Stream both sides to the end (or to Stop), then store the turn."""
+        """Count and fit both prompts, stream both sides to the end (or to Stop), then store the
+        turn. ``on_prepared`` hears when the budgets are known, before anything is generated."""
         await self.open()
         try:
+            await self.prepare()
+            if on_prepared is not None:
+                on_prepared()
             async for event in self.turn.stream():
                 if on_event is not None:
                     on_event(event)
         finally:
             # Also after Stop (a cancelled task): the answers end as "stopped" with their text.
+            for generation in self.turn.generations.values():
+                generation.stop()  # stopped before it started (while counting): nothing was sent
             if on_streamed is not None:
                 await on_streamed()
             records = self.turn.records()
@@ -116,6 +152,8 @@ class TurnRun:
 
     async def _store(self, records: dict[Side, GenerationRecord]) -> Turn:
         request, item = self.request, self.request.item
+        for document in request.documents:
+            await save_document(self.db, document)  # once: a document already there is left as is
         stored_settings: dict[str, Any] = {"temperature": self.settings.temperature,
                                            "max_tokens": self.settings.max_tokens}
         if request.history:
@@ -132,6 +170,9 @@ class TurnRun:
             sampling={side: self.turn.sampling_sent(side) for side in records},
             message_id=self.message_id, category=item.category if item else None,
             prompt_set=request.prompt_set, item_id=item.id if item else None, checks=checks,
+            contexts={side: StoredContext(plan.policy, plan.window, plan.full_tokens, plan.sent_tokens, plan.note)
+                      for side, plan in self.turn.plans.items()},
+            document_ids=[document.id for document in request.documents],
         )
 
 

@@ -45,6 +45,7 @@ class GenerationRecord:
     output_tokens: int
     prompt_tokens: int | None
     tokens_per_s: float | None
+    cached_tokens: int | None = None  # prompt tokens the server took from its prefix cache
 
 
 @dataclass(slots=True)
@@ -59,6 +60,7 @@ class Generation:
     error: str | None = None
     output_tokens_reported: int | None = None
     prompt_tokens: int | None = None
+    cached_tokens: int | None = None
     started_at: float | None = None
     ended_at: float | None = None
     chunk_times: list[float] = field(default_factory=list)
@@ -87,6 +89,7 @@ class Generation:
                 self.finish_reason = event.finish_reason
                 self.output_tokens_reported = event.output_tokens
                 self.prompt_tokens = event.prompt_tokens
+                self.cached_tokens = event.cached_tokens
                 self.status = "stopped" if event.finish_reason == "stopped" else "done"
                 self.ended_at = now
             case ErrorEvent(message=message):
@@ -140,4 +143,5 @@ class Generation:
             output_tokens=tokens,
             prompt_tokens=self.prompt_tokens,
             tokens_per_s=throughput,
+            cached_tokens=self.cached_tokens,
         )

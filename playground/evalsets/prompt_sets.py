@@ -112,8 +112,9 @@ class PromptItem(_Strict):
             raise ValueError("'messages' must end with a user message")
         return self
 
-    def chat(self) -> list[dict[str, str]]:
-        """The conversation sent to the models (the document, when there is one, first)."""
+    def chat(self, with_document: bool = True) -> list[dict[str, str]]:
+        """The conversation sent to the models (the document, when there is one, first; the arena
+        asks without it and sends it as a document, cut to each model's window)."""
         messages: list[dict[str, str]] = []
         if self.system_prompt:
             messages.append({"role": "system", "content": self.system_prompt})
@@ -121,7 +122,7 @@ class PromptItem(_Strict):
             messages += [m.model_dump() for m in self.messages]
         else:
             messages.append({"role": "user", "content": self.prompt or ""})
-        if self.document is not None:
+        if self.document is not None and with_document:
             last = messages[-1]
             last["content"] = self.document.render() + "\n\n" + last["content"]
         return messages

@@ -3,7 +3,7 @@ answers and their generation records."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -13,7 +13,7 @@ from playground.core.events import FinishReason
 from playground.core.generation import GenerationRecord
 from playground.core.vocabulary import FINAL_STATUSES, FinalStatus, Side
 from playground.store.database import Database
-from playground.store.tables import Conversation, Response, Turn
+from playground.store.tables import Conversation, Response, Turn, TurnDocument
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,17 @@ class StoredCheck:
     verdict: str | None
     reference_match: bool | None
     basis: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredContext:
+    """One side's context budget as stored with its answer (see Response.context_*)."""
+
+    policy: str
+    window: int | None
+    full_tokens: int | None
+    sent_tokens: int | None
+    note: str
 
 
 def names_hidden(conversation: Conversation) -> bool:
@@ -79,6 +90,8 @@ async def save_turn(
     prompt_set: str | None = None,
     item_id: str | None = None,
     checks: Mapping[Side, StoredCheck] | None = None,
+    contexts: Mapping[Side, StoredContext] | None = None,
+    document_ids: Sequence[str] = (),
 ) -> Turn:
     """Store a finished turn (done, error or stopped on each side) and both responses, with the
     automatic checks of a prompt-set item's answers."""
@@ -106,8 +119,11 @@ async def save_turn(
         session.add(turn)
         await session.flush()
         assert turn.id is not None  # given by the flush
+        for position_of_document, document_id in enumerate(document_ids):
+            session.add(TurnDocument(turn_id=turn.id, document_id=document_id, position=position_of_document))
         for side, record in sorted(records.items()):
             check = (checks or {}).get(side)
+            context = (contexts or {}).get(side)
             session.add(
                 Response(
                     turn_id=turn.id,
@@ -131,6 +147,12 @@ async def save_turn(
                     check_verdict=check.verdict if check else None,
                     reference_match=check.reference_match if check else None,
                     check_basis=check.basis if check else None,
+                    context_policy=context.policy if context else None,
+                    context_window=context.window if context else None,
+                    prompt_tokens_full=context.full_tokens if context else None,
+                    prompt_tokens_sent=context.sent_tokens if context else None,
+                    context_note=(context.note or None) if context else None,
+                    cached_tokens=record.cached_tokens,
                 )
             )
     return turn
@@ -153,6 +175,7 @@ def record_of(response: Response) -> GenerationRecord:
         output_tokens=response.output_tokens,
         prompt_tokens=response.prompt_tokens,
         tokens_per_s=response.tokens_per_s,
+        cached_tokens=response.cached_tokens,
     )
 
 

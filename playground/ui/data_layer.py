@@ -22,7 +22,7 @@ from playground.core.vocabulary import SIDES
 from playground.store.database import Database
 from playground.store.ratings import ratings_of_turn
 from playground.store.records import load_conversation, record_of, shown_blind, stored_checks
-from playground.ui.panes import duel_props
+from playground.ui.panes import duel_props, stored_contexts
 from playground.ui.rating_panel import rating_panel_props
 
 _ELEMENT_IDS = uuid.UUID("5d7c1f0e-8a0b-4c55-9a43-6f3c0f7d2b11")
@@ -76,7 +76,7 @@ class PlaygroundDataLayer(SQLAlchemyDataLayer):
             names: dict[str, str] = {side: r.model for side, r in records.items()}
             elements.append(_custom(
                 element_id("panes", turn.id), thread_id, turn.message_id, "SideBySide",
-                duel_props(records, blind=shown_blind(turn, conversation)),
+                duel_props(records, blind=shown_blind(turn, conversation), contexts=stored_contexts(responses)),
             ))
             elements.append(_custom(
                 element_id("rating", turn.id), thread_id, turn.message_id, "RatingPanel",

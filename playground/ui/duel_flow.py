@@ -19,7 +19,7 @@ from playground.core.vocabulary import SIDES
 from playground.store.ratings import RatingRefused, ratings_of_turn, submit_rating
 from playground.store.records import load_conversation, record_of, stored_checks
 from playground.ui.context import AppContext
-from playground.ui.panes import duel_props
+from playground.ui.panes import duel_props, live_contexts, stored_contexts
 from playground.ui.rating_panel import rating_panel_props
 from playground.ui.throttle import RedrawThrottle
 
@@ -52,9 +52,9 @@ async def run_turn(app: AppContext, request: TurnInput) -> None:
         return
     settings: TurnSettings = cl.user_session.get("settings")
     if request.item is None:  # a typed prompt goes with the settings panel's system prompt
-        request = TurnInput(request.prompt, settings.system_prompt)
+        request = TurnInput(request.prompt, settings.system_prompt, documents=request.documents)
     seat = ConversationSeat(cl.context.session.thread_id, current_rater_id())
-    run = TurnRun(app.db, duel, seat, request, settings)
+    run = TurnRun(app.db, duel, seat, request, settings, policies=cl.user_session.get("policies"))
     await run.open()
     element = cl.CustomElement(name="SideBySide", props=duel_props(run.turn.generations, duel.blind), display="inline")
     message = cl.Message(content="", author="Arena", elements=[element])
@@ -62,12 +62,13 @@ async def run_turn(app: AppContext, request: TurnInput) -> None:
     run.message_id = message.id
 
     async def redraw() -> None:
-        element.props = duel_props(run.turn.generations, duel.blind)
+        element.props = duel_props(run.turn.generations, duel.blind, live_contexts(run.turn))
         await push(element)
 
     throttle = RedrawThrottle(redraw)
     try:
-        await run.play(on_event=lambda _: throttle.changed(), on_streamed=throttle.close)
+        await run.play(on_event=lambda _: throttle.changed(), on_streamed=throttle.close,
+                       on_prepared=throttle.changed)
     finally:
         if run.stored is not None:
             turn_id = run.stored.id
@@ -134,5 +135,5 @@ async def _reveal_panes(app: AppContext, conversation_id: str, elements: dict[in
         shown = elements.get(turn.id) if turn.id is not None else None
         if shown and set(responses) == set(SIDES):
             records = {side: record_of(responses[side]) for side in SIDES}
-            shown["panes"].props = duel_props(records, blind=False)
+            shown["panes"].props = duel_props(records, blind=False, contexts=stored_contexts(responses))
             await push(shown["panes"])

@@ -9,7 +9,8 @@ make the rater's browser fetch a URL either.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
@@ -17,8 +18,10 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
+from playground.arena.duel import DuelTurn
 from playground.core.generation import Generation, GenerationRecord
 from playground.core.vocabulary import Side
+from playground.store.tables import Response
 
 
 def _image_as_link(
@@ -61,8 +64,25 @@ def pane_stats(record: GenerationRecord) -> str:
     return " · ".join(parts)
 
 
+@dataclass(frozen=True)
+class PaneContext:
+    """What a pane says about its model's context: the prompt's tokens of the window, what was
+    cut or why nothing was sent, and since when the model has been reading (for prefill)."""
+
+    tokens: int | None  # the prompt as sent (or counted, when refused)
+    window: int | None
+    note: str = ""
+    reading_since_ms: float | None = None  # epoch ms when the prompt was sent (None: not live)
+
+    def props(self) -> dict[str, Any]:
+        line = ""
+        if self.tokens is not None and self.window is not None:
+            line = f"{self.tokens:,} tokens of {self.window:,}"
+        return {"line": line, "note": self.note, "tokens": self.tokens, "readingSinceMs": self.reading_since_ms}
+
+
 def pane_props(
-    side: Side, source: Generation | GenerationRecord, reveal_name: bool
+    side: Side, source: Generation | GenerationRecord, reveal_name: bool, context: PaneContext | None = None
 ) -> dict[str, Any]:
     """One pane, from a live generation or a stored record (a resumed conversation)."""
     record = source.record() if isinstance(source, Generation) else source
@@ -74,12 +94,36 @@ def pane_props(
         "status": "streaming" if record.status == "waiting" else record.status,
         "error": record.error,
         "stats": pane_stats(record) if record.status in ("done", "stopped") else "",
+        "context": context.props() if context is not None else None,
     }
 
 
 def duel_props(
-    sides: Mapping[Side, Generation | GenerationRecord], blind: bool
+    sides: Mapping[Side, Generation | GenerationRecord], blind: bool,
+    contexts: Mapping[Side, PaneContext] | None = None,
 ) -> dict[str, Any]:
     return {
-        "panes": {side: pane_props(side, source, reveal_name=not blind) for side, source in sides.items()}
+        "panes": {side: pane_props(side, source, reveal_name=not blind, context=(contexts or {}).get(side))
+                  for side, source in sides.items()}
+    }
+
+
+def live_contexts(turn: DuelTurn) -> dict[Side, PaneContext]:
+    """Each pane's context line while its turn runs: from the side's plan, once prepared."""
+    sent_ms = turn.sent_at * 1000 if turn.sent_at is not None else None
+    return {
+        side: PaneContext(plan.sent_tokens if plan.sent_tokens is not None else plan.full_tokens, plan.window,
+                          plan.note, None if plan.refused else sent_ms)
+        for side, plan in turn.plans.items()
+    }
+
+
+def stored_contexts(responses: Mapping[str, Response]) -> dict[Side, PaneContext]:
+    """The same lines for a stored turn (a reopened conversation)."""
+    return {
+        cast(Side, side): PaneContext(
+            r.prompt_tokens_sent if r.prompt_tokens_sent is not None else r.prompt_tokens_full,
+            r.context_window, r.context_note or "",
+        )
+        for side, r in responses.items() if r.context_policy is not None
     }

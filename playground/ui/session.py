@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import chainlit as cl
-from chainlit.input_widget import Slider, TextInput
+from chainlit.input_widget import Select, Slider, TextInput
 from chainlit.types import CommandDict, ThreadDict
 
 from playground.arena.duel import Duel, TurnSettings
+from playground.core.vocabulary import SIDES, TRUNCATION_POLICIES, Side, TruncationPolicy
 from playground.store.records import load_conversation, names_hidden
+from playground.ui import attachments
 from playground.ui.context import AppContext
 from playground.ui.data_layer import element_id
 
@@ -29,12 +31,14 @@ COMMANDS: list[CommandDict] = [
 async def start_chat(app: AppContext) -> None:
     cl.user_session.set("duel", Duel.from_config(app.config, app.pool))
     cl.user_session.set("elements", {})  # turn id -> {"panes": element, "rating": element}
+    cl.user_session.set(attachments.SESSION_KEY, [])
     await send_settings_panel(app)
 
 
 async def resume_chat(app: AppContext, thread: ThreadDict) -> None:
     """Reopened from the sidebar: the same seats, each side's history, the elements to update."""
     cl.user_session.set("elements", {})
+    await attachments.reload_attached(app, thread["id"])
     loaded = await load_conversation(app.db, thread["id"])
     if loaded is None:  # a thread without turns: start afresh
         cl.user_session.set("duel", Duel.from_config(app.config, app.pool))
@@ -73,16 +77,36 @@ async def send_settings_panel(app: AppContext) -> None:
     await cl.context.emitter.set_commands(COMMANDS)
     cl.user_session.set("settings", TurnSettings(system_prompt=config.arena.system_prompt))
     defaults = config.model(config.arena.model_a).defaults
+    policies = seated_policies()
+    cl.user_session.set("policies", policies)
     await cl.ChatSettings(
         [
             Slider(id="temperature", label="Temperature", initial=defaults.temperature, min=0.0, max=2.0, step=0.05),
             Slider(id="max_tokens", label="Max tokens", initial=defaults.max_tokens, min=16, max=8192, step=16),
             TextInput(id="system_prompt", label="System prompt", initial=config.arena.system_prompt, multiline=True),
+            # Blind: the panel names sides, never models (each side starts from its model's config).
+            *(Select(id=f"truncation_{side}", label=f"Too long for model {side.upper()}: truncation",
+                     values=list(TRUNCATION_POLICIES), initial_value=policy)
+              for side, policy in policies.items()),
         ]
     ).send()
 
 
+def seated_policies() -> dict[Side, TruncationPolicy]:
+    """Each side's truncation policy as configured for the model seated there."""
+    duel: Duel | None = cl.user_session.get("duel")
+    if duel is None:
+        return {}
+    return {side: duel.config_of(side).truncation for side in duel.contenders}
+
+
 def update_settings(values: dict[str, Any]) -> None:
+    policies = dict(cl.user_session.get("policies") or {})
+    for side in SIDES:
+        chosen = values.get(f"truncation_{side}")
+        if chosen in TRUNCATION_POLICIES:  # what the browser sends is checked, never trusted
+            policies[side] = chosen
+    cl.user_session.set("policies", policies)
     cl.user_session.set(
         "settings",
         TurnSettings(

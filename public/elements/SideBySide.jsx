@@ -1,7 +1,28 @@
 // Two answers to one prompt, side by side. `props` is injected by Chainlit:
-// { panes: { a: Pane, b: Pane } } where Pane = { label, model, html, reasoning, status, error, stats }.
+// { panes: { a: Pane, b: Pane } } where Pane = { label, model, html, reasoning, status, error, stats,
+// context } and context = { line ("N tokens of W"), note (what was cut, or why nothing was sent),
+// tokens, readingSinceMs (when the prompt was sent: the pane counts the seconds of prefill) }.
 // `html` is rendered server-side by markdown-it with raw HTML disabled (model output cannot
 // inject markup). Everything shown lives in props, because local state may reset on updates.
+
+import { useEffect, useState } from "react";
+
+// While a model reads a long prompt it sends nothing for seconds (45 s for 256K tokens on an
+// H200): the pane says so and counts, so that a slow side never looks hung.
+function Reading({ side, context }) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 500);
+    return () => clearInterval(timer);
+  }, []);
+  const seconds = Math.max(0, Math.floor((now - context.readingSinceMs) / 1000));
+  const tokens = context.tokens != null ? `${context.tokens.toLocaleString("en-US")} tokens` : "the prompt";
+  return (
+    <div data-testid={`pane-${side}-reading`} style={{ marginTop: 8, fontSize: 13, opacity: 0.8 }}>
+      Reading {tokens}… {seconds} s
+    </div>
+  );
+}
 
 const STATUS_COLORS = {
   streaming: "#2563eb",
@@ -33,6 +54,14 @@ function Pane({ side, pane }) {
           {pane.status}
         </span>
       </div>
+      {pane.context && (pane.context.line || pane.context.note) ? (
+        <div data-testid={`pane-${side}-context`} style={{ marginTop: 4, fontSize: 12, opacity: 0.75 }}>
+          {[pane.context.line, pane.context.note].filter(Boolean).join(" · ")}
+        </div>
+      ) : null}
+      {pane.status === "streaming" && !pane.html && !pane.reasoning && pane.context && pane.context.readingSinceMs ? (
+        <Reading side={side} context={pane.context} />
+      ) : null}
       {pane.reasoning ? (
         <details data-testid={`pane-${side}-reasoning`} style={{ marginTop: 8, opacity: 0.8 }}>
           <summary style={{ cursor: "pointer", fontSize: 13 }}>Reasoning</summary>

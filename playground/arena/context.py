@@ -1,0 +1,132 @@
+"""Each side's context budget, worked out before anything is sent.
+
+A side's whole prompt (system prompt, its history, the documents, the question) is counted with
+its own model's tokenizer and held against its model's context window, leaving room for
+``max_tokens`` of answer. When it does not fit, the side's truncation policy decides:
+
+* ``refuse``: nothing is sent; the pane says why;
+* ``head``: the start of the documents is kept; ``tail``: their end; ``middle``: both ends, the
+  middle dropped (as LongBench does). Only the documents are cut, at token boundaries, never the
+  question or the history, and a marker line says where and how much was cut.
+
+The two sides may have different tokenizers, windows and policies, so each gets its own plan.
+When a side cannot count (an OpenAI-compatible server without ``/tokenize`` and no tokenizer in
+the config) its prompt is sent whole and its pane says the tokens were not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from playground.backends.base import Backend, TokenCountUnavailable
+from playground.core.events import ChatMessage, SamplingParams
+from playground.core.vocabulary import Side, TruncationPolicy
+
+# Tokens kept free beyond max_tokens: a cut document re-tokenizes a little differently in context.
+SAFETY_TOKENS = 16
+MAX_FITTING_ROUNDS = 4
+
+
+@dataclass(frozen=True)
+class ContextPlan:
+    side: Side
+    policy: TruncationPolicy
+    window: int | None  # the model's context window (None: unknown)
+    window_source: str | None  # "server" (read live) or "config"
+    full_tokens: int | None  # the whole prompt with the whole documents (None: not counted)
+    sent_tokens: int | None  # the prompt as sent, after any cut
+    documents_text: str  # the documents as this side sends them (possibly cut)
+    document_tokens: int | None = None  # tokens of the whole documents
+    kept_document_tokens: int | None = None  # of those, how many were sent
+    refused: str | None = None  # why nothing is sent to this side
+    uncounted: str | None = None  # why the tokens could not be counted
+
+    @property
+    def cut(self) -> bool:
+        return self.kept_document_tokens is not None and self.kept_document_tokens != self.document_tokens
+
+    @property
+    def note(self) -> str:
+        """What the pane says about what its model received."""
+        if self.refused:
+            return self.refused
+        if self.uncounted:
+            return f"Tokens not counted ({self.uncounted}); the prompt was sent whole."
+        if self.cut and self.document_tokens is not None and self.kept_document_tokens is not None:
+            kept, whole = f"{self.kept_document_tokens:,}", f"{self.document_tokens:,}"
+            where = {"head": f"the first {kept}", "tail": f"the last {kept}",
+                     "middle": f"{kept} (the start and the end; the middle dropped)"}.get(self.policy, kept)
+            return f"Kept {where} of {whole} document tokens (policy {self.policy})."
+        return ""
+
+
+def cut_marker(dropped: int) -> str:
+    return f"\n\n[... {dropped:,} tokens of the documents were cut here to fit this model's context window ...]\n\n"
+
+
+async def plan_context(
+    side: Side,
+    backend: Backend,
+    build: Callable[[str], list[ChatMessage]],
+    documents_text: str,
+    params: SamplingParams,
+    policy: TruncationPolicy,
+) -> ContextPlan:
+    """The plan of one side. ``build(documents_text)`` gives the side's messages with those
+    documents in place; it is called with cut versions of the documents while fitting."""
+    try:
+        window = await backend.context_window()
+        full = await backend.count_prompt(build(documents_text), params)
+    except TokenCountUnavailable as exc:
+        return ContextPlan(side, policy, None, None, None, None, documents_text, uncounted=str(exc))
+    base = ContextPlan(side, policy, window.tokens, window.source, full, full, documents_text)
+    room = window.tokens - params.max_tokens
+    if full <= room:
+        return base
+    need = f"{full:,} tokens + {params.max_tokens:,} for the answer, of a {window.tokens:,}-token window"
+    without = await backend.count_prompt(build(""), params) if documents_text else full
+    if without + SAFETY_TOKENS > room:
+        return _refuse(base, f"Not sent: even without the documents the prompt needs {need}"
+                       " (shorten the question or lower max tokens).")
+    if policy == "refuse":
+        return _refuse(base, f"Not sent: the prompt needs {need} (policy refuse).")
+    return await _fit(base, backend, build, params, room)
+
+
+def _refuse(plan: ContextPlan, reason: str) -> ContextPlan:
+    return ContextPlan(plan.side, plan.policy, plan.window, plan.window_source, plan.full_tokens, None,
+                       "", refused=reason)
+
+
+async def _fit(
+    plan: ContextPlan, backend: Backend, build: Callable[[str], list[ChatMessage]], params: SamplingParams, room: int
+) -> ContextPlan:
+    """Cut the documents at token boundaries until the whole prompt fits in ``room``."""
+    assert plan.full_tokens is not None
+    tokens = await backend.encode(plan.documents_text)
+    rest = plan.full_tokens - len(tokens)  # the prompt around the documents (about)
+    marker = len(await backend.encode(cut_marker(len(tokens))))
+    keep = max(room - rest - marker - SAFETY_TOKENS, 0)
+    sent, text = plan.full_tokens, plan.documents_text
+    for _ in range(MAX_FITTING_ROUNDS):
+        text = await _cut(backend, tokens, keep, plan.policy)
+        sent = await backend.count_prompt(build(text), params)
+        if sent <= room or keep == 0:
+            break
+        keep = max(keep - (sent - room) - SAFETY_TOKENS, 0)  # tokenization in context differed: shrink
+    if sent > room:
+        return _refuse(plan, f"Not sent: the prompt does not fit even with the documents cut ({sent:,} tokens).")
+    return ContextPlan(plan.side, plan.policy, plan.window, plan.window_source, plan.full_tokens, sent, text,
+                       document_tokens=len(tokens), kept_document_tokens=keep)
+
+
+async def _cut(backend: Backend, tokens: list[int], keep: int, policy: TruncationPolicy) -> str:
+    dropped = len(tokens) - keep
+    if policy == "head":
+        return await backend.decode(tokens[:keep]) + cut_marker(dropped)
+    if policy == "tail":
+        return cut_marker(dropped) + await backend.decode(tokens[len(tokens) - keep:])
+    first = keep - keep // 2
+    return (await backend.decode(tokens[:first]) + cut_marker(dropped)
+            + await backend.decode(tokens[len(tokens) - keep // 2:]))
