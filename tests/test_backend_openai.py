@@ -12,6 +12,7 @@ from playground.backends.registry import BackendPool
 from playground.core.config import PlaygroundConfig
 from playground.core.events import Done, ErrorEvent, ReasoningDelta, SamplingParams, TextDelta
 from playground.devtools.vllm_server import VLLMServer
+from playground.evalsets.haystack import render_haystack
 
 from .sockets import connections_to
 
@@ -103,3 +104,18 @@ def test_server_reasoning_fields_are_read() -> None:
     assert _reasoning_of(SimpleNamespace(model_extra={"reasoning_content": "a"})) == "a"
     assert _reasoning_of(SimpleNamespace(model_extra={"reasoning": "b"})) == "b"
     assert _reasoning_of(SimpleNamespace(model_extra={})) is None
+
+
+async def test_prefix_cache_hits_are_reported(duel_config: PlaygroundConfig) -> None:
+    """vLLM reports prefix-cache hits in the streamed usage (the fixture's server is started with
+    --enable-prompt-tokens-details): the same long prompt twice, the second mostly from the cache."""
+    backend = BackendPool(duel_config).get("vllm-demo")
+    # A document no other test sends, so nothing of it is cached before the first request.
+    document = render_haystack(400, "The code word is heron.", 0.5, 6006)
+    messages = [{"role": "user", "content": f"{document}\nWhat is the code word?"}]
+    one_token = SamplingParams(temperature=0.0, max_tokens=1)
+    first, second = [(await collect(backend, messages, one_token))[-1] for _ in range(2)]
+    assert isinstance(first, Done) and isinstance(second, Done)
+    assert first.prompt_tokens == second.prompt_tokens and first.prompt_tokens > 1000
+    assert first.cached_tokens == 0
+    assert second.cached_tokens is not None and first.prompt_tokens // 2 < second.cached_tokens <= second.prompt_tokens

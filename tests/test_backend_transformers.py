@@ -101,3 +101,21 @@ async def test_broken_checkpoint_is_an_error_event(tmp_path: Path) -> None:
     events = [e async for e in TransformersBackend(model, tmp_path).stream(HELLO, GREEDY)]
     assert len(events) == 1 and isinstance(events[0], ErrorEvent)
     assert "Cannot load local model 'broken'" in events[0].message and str(tmp_path) in events[0].message
+
+
+async def test_counting_while_generating(duel_config: PlaygroundConfig) -> None:
+    """Another chat counts a long document while the model generates: both use the one tokenizer
+    (the count in a worker thread, the streamer's decode in the generate thread)."""
+    backend = local(duel_config)
+    await backend.load()
+    long = [{"role": "user", "content": "capital " * 6000}]  # long enough to be counted in a thread
+    expected = await backend.count_prompt(long, GREEDY)
+    assert expected > 6000
+    counts: list[int] = []
+    events = []
+    async for event in backend.stream(HELLO, SamplingParams(0.0, 1.0, 200)):
+        events.append(event)
+        if isinstance(event, TextDelta) and len(counts) < 5:
+            counts.append(await backend.count_prompt(long, GREEDY))
+    assert isinstance(events[-1], Done)
+    assert counts == [expected] * 5

@@ -5,6 +5,10 @@ event loop with ``call_soon_threadsafe`` (no polling, no added latency). A Stopp
 reads a threading.Event ends generation within a token of Stop. One model serves one request at a
 time: later requests wait their turn on an asyncio.Lock instead of failing or fighting over the
 weights.
+
+Tokens are counted with the checkpoint's own tokenizer, loaded on its own (the tokenizer files
+only), so a long turn is counted and cut to the window before the weights are loaded, and
+counting never waits for a generation to finish.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
+from playground.backends.base import ContextWindow
+from playground.backends.hf_tokenizer import LocalTokenizer
 from playground.core.config import TransformersModel
 from playground.core.events import (
     BackendEvent,
@@ -34,6 +40,7 @@ class TransformersBackend:
         self.config = model
         self.path = path
         self._loaded: tuple[Any, Any] | None = None  # (model, tokenizer)
+        self._tokenizer = LocalTokenizer(path, model.name)  # the same tokenizer object generate() uses
         self._load_lock = threading.Lock()
         self._turn = asyncio.Lock()
 
@@ -47,7 +54,7 @@ class TransformersBackend:
             if self._loaded is not None:
                 return
             import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers import AutoModelForCausalLM
 
             if self.config.threads:
                 torch.set_num_threads(self.config.threads)
@@ -55,11 +62,23 @@ class TransformersBackend:
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             dtype: Any = "auto" if self.config.dtype == "auto" else getattr(torch, self.config.dtype)
-            tokenizer = AutoTokenizer.from_pretrained(self.path)
+            tokenizer = self._tokenizer.load_sync()
             model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
             model.to(device)
             model.eval()
             self._loaded = (model, tokenizer)
+
+    async def count_prompt(self, messages: list[ChatMessage], params: SamplingParams) -> int:
+        return await self._tokenizer.count_chat(messages, params.chat_template_kwargs)
+
+    async def encode(self, text: str) -> list[int]:
+        return await self._tokenizer.encode(text)
+
+    async def decode(self, tokens: list[int]) -> str:
+        return await self._tokenizer.decode(tokens)
+
+    async def context_window(self) -> ContextWindow:
+        return ContextWindow(self.config.context_window, "config")
 
     async def stream(
         self, messages: list[ChatMessage], params: SamplingParams

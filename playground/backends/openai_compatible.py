@@ -1,10 +1,20 @@
-"""Any server that speaks OpenAI's ``/v1/chat/completions`` with streaming (vLLM above all)."""
+"""Any server that speaks OpenAI's ``/v1/chat/completions`` with streaming (vLLM above all).
+
+Tokens are counted the way the served model counts them: by vLLM's own ``/tokenize`` and
+``/detokenize`` (at the server root, beside ``/v1``), which apply the chat template the server
+uses. A server without them (OpenAI, most proxies) falls back to the ``tokenizer:`` folder of the
+config; with neither, counting raises TokenCountUnavailable and the prompt goes out uncounted.
+The context window is vLLM's ``max_model_len`` from ``/v1/models``, else the config's.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator
-from typing import Any, cast
+from pathlib import Path
+from typing import Any, Literal, cast
 
+import httpx
 import openai
 
 # openai imports its streaming helpers lazily, on the first streamed response, which blocked the
@@ -12,6 +22,8 @@ import openai
 import openai.lib.streaming.chat  # noqa: E402,F401
 from openai.types.chat import ChatCompletionMessageParam
 
+from playground.backends.base import ContextWindow, TokenCountUnavailable
+from playground.backends.hf_tokenizer import LocalTokenizer
 from playground.core.config import OpenAIModel
 from playground.core.events import (
     BackendEvent,
@@ -24,9 +36,17 @@ from playground.core.events import (
 )
 from playground.core.reasoning import ThinkSplitter
 
+# The server's context window is asked before every long turn; it changes only when the server
+# restarts with another --max-model-len, so a minute-old answer is good enough.
+WINDOW_CACHE_S = 60.0
+# /v1/models is a small, instant answer: a server that takes longer is not going to give one.
+WINDOW_TIMEOUT_S = 5.0
+
 
 class OpenAICompatibleBackend:
-    def __init__(self, model: OpenAIModel) -> None:
+    def __init__(self, model: OpenAIModel, tokenizer_path: Path | None = None) -> None:
+        """``tokenizer_path``: the config's ``tokenizer:`` already resolved (BackendPool does it);
+        when not given, ``model.tokenizer`` is used as written."""
         self.name = model.name
         self.model = model
         # No retries: a dead endpoint must show its error now, not after three silent attempts.
@@ -36,6 +56,22 @@ class OpenAICompatibleBackend:
             timeout=model.timeout_s,
             max_retries=0,
         )
+        self.root = model.base_url.rstrip("/").removesuffix("/v1")
+        # One client for /tokenize, /detokenize and /models: its connections are kept alive
+        # between the several counts of one long turn. The same timeout as the chat: tokenizing
+        # a 256K-token document takes the server about a second.
+        self._http = httpx.AsyncClient(
+            timeout=model.timeout_s,
+            headers={"Authorization": f"Bearer {model.api_key() or 'EMPTY'}"},
+        )
+        if tokenizer_path is None and model.tokenizer:
+            tokenizer_path = Path(model.tokenizer).expanduser()
+        self._tokenizer = LocalTokenizer(tokenizer_path, model.name) if tokenizer_path else None
+        # Whether the server's /tokenize works: "absent" once it answered 404/405 (or is not
+        # vLLM's), remembered so that every later count goes straight to the fallback.
+        self._tokenize_state: Literal["unknown", "works", "absent"] = "unknown"
+        self._tokenize_absent_reason = ""
+        self._window: tuple[float, ContextWindow] | None = None  # (monotonic time, answer)
 
     async def stream(
         self, messages: list[ChatMessage], params: SamplingParams
@@ -80,11 +116,125 @@ class OpenAICompatibleBackend:
         except openai.APIError as exc:
             yield ErrorEvent(describe_api_error(exc, self.model))
             return
+        details = usage.prompt_tokens_details if usage else None
         yield Done(
             finish_reason=finish,
             output_tokens=usage.completion_tokens if usage else None,
             prompt_tokens=usage.prompt_tokens if usage else None,
+            cached_tokens=details.cached_tokens if details else None,
         )
+
+    # --- counting tokens ---------------------------------------------------------------------
+
+    async def count_prompt(self, messages: list[ChatMessage], params: SamplingParams) -> int:
+        body: dict[str, Any] = {"model": self.model.model, "messages": list(messages), "add_generation_prompt": True}
+        if params.chat_template_kwargs:
+            body["chat_template_kwargs"] = params.chat_template_kwargs
+        answer = await self._server("/tokenize", body, "count")
+        if answer is not None:
+            return int(answer["count"])
+        return await self._fallback().count_chat(messages, params.chat_template_kwargs)
+
+    async def encode(self, text: str) -> list[int]:
+        body = {"model": self.model.model, "prompt": text, "add_special_tokens": False}
+        answer = await self._server("/tokenize", body, "tokens")
+        if answer is not None:
+            return [int(t) for t in answer["tokens"]]
+        return await self._fallback().encode(text)
+
+    async def decode(self, tokens: list[int]) -> str:
+        answer = await self._server("/detokenize", {"model": self.model.model, "tokens": tokens}, "prompt")
+        if answer is not None:
+            return str(answer["prompt"])
+        return await self._fallback().decode(tokens)
+
+    async def _server(self, path: str, body: dict[str, Any], key: str) -> dict[str, Any] | None:
+        """The server's answer, or None when the fallback tokenizer must answer instead. Raises
+        TokenCountUnavailable when the server cannot answer and there is no fallback."""
+        if self._tokenize_state == "absent":
+            reason = self._tokenize_absent_reason
+        else:
+            answer, reason = await self._ask(f"{self.root}{path}", body, key)
+            if answer is not None:
+                return answer
+        if self._tokenizer is None:
+            raise self._unavailable(reason)
+        return None
+
+    async def _ask(self, url: str, body: dict[str, Any], key: str) -> tuple[dict[str, Any] | None, str]:
+        """(the answer, "") or (None, why not). A failure of this call only (server down, a timeout,
+        a rejected request) is not remembered: the server is asked again next time."""
+        try:
+            response = await self._http.post(url, json=body)
+        except httpx.TimeoutException:
+            return None, f"{url} timed out after {self.model.timeout_s:g} s"
+        except httpx.HTTPError as exc:
+            return None, f"cannot reach {url}: {type(exc).__name__}: {exc}"
+        answer = _json_object(response)
+        if response.status_code == 200 and answer is not None and key in answer:
+            # vLLM's /tokenize always says max_model_len: an answer without it comes from another
+            # server's /tokenize (llama.cpp has one, with another request shape) and cannot be
+            # trusted for this model. /detokenize answers only {"prompt"}.
+            if "max_model_len" in answer or url.endswith("/detokenize"):
+                self._tokenize_state = "works"
+                return answer, ""
+        error = _error_of(answer)
+        if response.status_code == 200:
+            reason = f"{url} is not vLLM's (it answered {response.text[:200]!r})"
+        elif response.status_code in (404, 405, 501) and error.get("param") != "model":
+            reason = f"{url} answered HTTP {response.status_code} (no such endpoint)"
+        else:
+            # Includes vLLM's 404 for an unknown model name: the model may be served later.
+            return None, f"{url} answered HTTP {response.status_code}: {error.get('message') or response.text[:300]}"
+        # The same on every call: remembered, so later counts go straight to the fallback.
+        self._tokenize_state = "absent"
+        self._tokenize_absent_reason = reason
+        return None, reason
+
+    def _fallback(self) -> LocalTokenizer:
+        assert self._tokenizer is not None  # _server returns None only when there is one
+        return self._tokenizer
+
+    def _unavailable(self, reason: str) -> TokenCountUnavailable:
+        return TokenCountUnavailable(
+            f"Cannot count tokens for {self.name!r}: {reason}, and no tokenizer is configured "
+            f"(set `tokenizer:` on this model in the config to the model's tokenizer folder)."
+        )
+
+    async def context_window(self) -> ContextWindow:
+        now = time.monotonic()
+        if self._window is not None and now - self._window[0] < WINDOW_CACHE_S:
+            return self._window[1]
+        configured = ContextWindow(self.model.context_window, "config")
+        try:
+            response = await self._http.get(f"{self.model.base_url.rstrip('/')}/models", timeout=WINDOW_TIMEOUT_S)
+        except httpx.HTTPError:
+            return configured  # not cached: the server may be back for the next turn
+        answer = _json_object(response)
+        window = configured
+        entries = answer.get("data") if answer is not None and response.status_code == 200 else None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("id") == self.model.model:
+                length = entry.get("max_model_len")
+                if isinstance(length, int) and length > 0:
+                    window = ContextWindow(length, "server")
+        # A server that answers without max_model_len (OpenAI) will not start giving one: cached too.
+        self._window = (now, window)
+        return window
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _error_of(answer: dict[str, Any] | None) -> dict[str, Any]:
+    """vLLM's (and OpenAI's) error object, ``{"error": {"message", "param", ...}}``; {} otherwise."""
+    error = answer.get("error") if answer is not None else None
+    return error if isinstance(error, dict) else {}
 
 
 def _reasoning_of(delta: Any) -> str | None:

@@ -7,7 +7,13 @@ weights in memory); the pool is the one place that owns that sharing.
 from __future__ import annotations
 
 from playground.backends.base import Backend
-from playground.core.config import OpenAIModel, PlaygroundConfig, TransformersModel, resolve_model_path
+from playground.core.config import (
+    OpenAIModel,
+    PlaygroundConfig,
+    TransformersModel,
+    resolve_config_path,
+    resolve_model_path,
+)
 
 
 class BackendPool:
@@ -32,7 +38,8 @@ class BackendPool:
         if isinstance(model, OpenAIModel):
             from playground.backends.openai_compatible import OpenAICompatibleBackend
 
-            return OpenAICompatibleBackend(model)
+            tokenizer = resolve_config_path(self.config, model.tokenizer) if model.tokenizer else None
+            return OpenAICompatibleBackend(model, tokenizer)
         if isinstance(model, TransformersModel):
             from playground.backends.local_transformers import TransformersBackend
 

@@ -53,6 +53,9 @@ class OpenAIModel(_ModelBase):
     model: str = Field(min_length=1, description="the server's model name (vLLM: --served-model-name)")
     api_key_env: str | None = Field(None, description="environment variable holding the API key")
     timeout_s: float = Field(60.0, gt=0)
+    # The model's tokenizer folder (a checkpoint folder will do; relative to the config file), for
+    # counting tokens when the server has no /tokenize (any server but vLLM).
+    tokenizer: str | None = Field(None, min_length=1)
 
     def api_key(self) -> str:
         if self.api_key_env is None:
@@ -212,7 +215,12 @@ def check_local_paths(config: PlaygroundConfig, names: list[str] | None = None) 
 
 
 def resolve_model_path(config: PlaygroundConfig, model: TransformersModel) -> Path:
-    path = Path(os.path.expanduser(model.path))
-    if not path.is_absolute() and config.source is not None:
-        path = config.source.resolve().parent / path
-    return path
+    return resolve_config_path(config, model.path)
+
+
+def resolve_config_path(config: PlaygroundConfig, path: str) -> Path:
+    """A path written in the config: ``~`` expanded, a relative one taken from the config's folder."""
+    resolved = Path(os.path.expanduser(path))
+    if not resolved.is_absolute() and config.source is not None:
+        resolved = config.source.resolve().parent / resolved
+    return resolved

@@ -45,6 +45,9 @@ class Done:
     finish_reason: FinishReason
     output_tokens: int | None = None
     prompt_tokens: int | None = None
+    # Prompt tokens the server took from its prefix cache (vLLM reports it only when started with
+    # --enable-prompt-tokens-details); None when not reported.
+    cached_tokens: int | None = None
     kind: Literal["done"] = "done"
 
 

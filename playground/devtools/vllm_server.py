@@ -77,6 +77,8 @@ class VLLMServer:
             str(self.max_model_len),
             "--dtype",
             "float32",
+            # Report usage.prompt_tokens_details.cached_tokens (prefix-cache hits; off by default).
+            "--enable-prompt-tokens-details",
         ]
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
         # A new session: stop() can end the server and its engine-core child together.
