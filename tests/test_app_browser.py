@@ -549,3 +549,40 @@ def test_stepping_through_a_prompt_set_stores_each_item(page: Page, app: Chainli
     assert sorted(tuple(r) for r in stored if r[3] == "chat") == [
         ("math_01", "math", "quick-20", "chat"), ("math_02", "math", "quick-20", "chat")]
 
+
+
+def test_an_uploaded_document_is_counted_cut_for_each_side_answered_and_rated(
+    page: Page, app: ChainlitApp, tmp_path: Path
+) -> None:
+    from playground.evalsets.haystack import render_haystack
+
+    open_chat(page, app.url)
+    notes = tmp_path / "field-notes.txt"  # about 6,000 tokens: three times the demo models' window
+    notes.write_text(render_haystack(6000, "The secret code of the vault is 7481.", 0.5, 11))
+    page.locator("#upload-button-input").set_input_files(str(notes))  # Chainlit's upload: HTTP
+    expect(page.get_by_text("field-notes.txt").first).to_be_visible(timeout=30_000)
+    send(page, "What is the secret code of the vault?")
+    expect(page.get_by_text("Attached field-notes.txt")).to_be_visible(timeout=30_000)
+    try:
+        for side in "ab":
+            # Counted with each side's own tokenizer, cut by the default policy (middle) to fit
+            # the 2,048-token window with room for the 1,000-token answers.
+            context = page.get_by_test_id(f"pane-{side}-context").last
+            expect(context).to_contain_text("tokens of 2,048", timeout=60_000)
+            expect(context).to_contain_text("document tokens (policy middle)")
+        for side in "ab":
+            expect(page.get_by_test_id(f"pane-{side}-status").last).to_have_text("done", timeout=240_000)
+    except AssertionError:
+        dump_for_diagnosis(page, app)
+        raise
+    page.screenshot(path=str(SCREENSHOT.with_name("long-document.png")))
+    rate(page, turn=page.get_by_test_id("rating-submit").count() - 1)
+    expect(page.get_by_test_id("rating-status").last).to_have_text("Saved.", timeout=15_000)
+    stored = rows(app.db_url, "SELECT r.side, r.context_policy, r.context_window, r.prompt_tokens_full, "
+                              "r.prompt_tokens_sent, d.name FROM responses r JOIN turns t ON t.id = r.turn_id "
+                              "JOIN turn_documents td ON td.turn_id = t.id JOIN documents d ON d.id = td.document_id "
+                              "WHERE t.prompt = ?", "What is the secret code of the vault?")
+    assert {r[0] for r in stored} == {"a", "b"}
+    for _, policy, window, full, sent, name in stored:
+        assert (policy, window, name) == ("middle", 2048, "field-notes.txt")
+        assert full > 5000 and sent + 1000 <= 2048
