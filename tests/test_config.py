@@ -112,6 +112,16 @@ def test_missing_transformers_checkpoint_names_the_field(tmp_path: Path) -> None
     assert str(tmp_path / "ckpt") in str(info.value)  # relative to the config's folder
 
 
+def test_a_missing_tokenizer_folder_names_the_field(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD.replace("    api_key_env: MY_KEY\n",
+                                                      "    api_key_env: MY_KEY\n    tokenizer: tok\n")))
+    with pytest.raises(ConfigError, match=r"models\[0\]\.tokenizer: no tokenizer at .*tok"):
+        check_local_paths(config, ["served"])
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "tokenizer.json").write_text("{}")
+    check_local_paths(config, ["served"])  # found: nothing to say
+
+
 def test_app_refuses_to_start_with_a_missing_checkpoint(tmp_path: Path) -> None:
     """The Chainlit app stops at startup, naming the field, instead of failing at the first prompt."""
     path = write(tmp_path, GOOD)

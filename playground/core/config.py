@@ -195,14 +195,22 @@ def load_config(path: Path | str | None = None) -> PlaygroundConfig:
 
 
 def check_local_paths(config: PlaygroundConfig, names: list[str] | None = None) -> None:
-    """Refuse to start when a transformers model's checkpoint is missing.
+    """Refuse to start when a transformers model's checkpoint, or a configured tokenizer folder,
+    is missing.
 
     Relative paths are taken from the config file's folder, so a config and its checkpoints
     can travel together.
     """
     problems: list[str] = []
     for index, model in enumerate(config.models):
-        if not isinstance(model, TransformersModel) or (names and model.name not in names):
+        if names and model.name not in names:
+            continue
+        if isinstance(model, OpenAIModel):
+            if model.tokenizer is not None:
+                folder = resolve_config_path(config, model.tokenizer)
+                if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
+                    problems.append(f"{config.source}: models[{index}].tokenizer: no tokenizer at {folder} "
+                                    f"(model {model.name!r}; expected a folder with tokenizer.json)")
             continue
         resolved = resolve_model_path(config, model)
         if not (resolved / "config.json").is_file():
