@@ -586,3 +586,20 @@ def test_an_uploaded_document_is_counted_cut_for_each_side_answered_and_rated(
     for _, policy, window, full, sent, name in stored:
         assert (policy, window, name) == ("middle", 2048, "field-notes.txt")
         assert full > 5000 and sent + 1000 <= 2048
+
+
+def test_a_binary_upload_is_refused_by_name_nothing_is_sent_and_the_chat_goes_on(
+    page: Page, app: ChainlitApp, tmp_path: Path
+) -> None:
+    open_chat(page, app.url)
+    blob = tmp_path / "photo-scan.bin"
+    blob.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+    page.locator("#upload-button-input").set_input_files(str(blob))
+    expect(page.get_by_text("photo-scan.bin").first).to_be_visible(timeout=30_000)
+    send(page, "Summarise the attached file.")
+    expect(page.get_by_text("Not sent: photo-scan.bin: not text (binary data")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("pane-a-status")).to_have_count(0)  # no turn was started
+    send(page, "Name three colours.")  # the chat goes on, without the refused file
+    for side in "ab":
+        expect(page.get_by_test_id(f"pane-{side}-status").first).to_have_text("done", timeout=120_000)
+    assert rows(app.db_url, "SELECT count(*) FROM turns WHERE prompt = ?", "Summarise the attached file.")[0][0] == 0
