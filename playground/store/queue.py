@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_
 from sqlmodel import col, select
@@ -154,14 +154,11 @@ async def queue_progress(db: Database, rater_id: int, prompt_set: str | None, ov
     return QueueProgress(rated_by_you=mine, fully_rated=fully, total=total)
 
 
-async def queued_turn(db: Database, turn_id: int) -> tuple[Turn, dict[Side, GenerationRecord]]:
-    """A batch turn and its two answers as generation records (to draw its panes)."""
-    from playground.store.records import record_of
-
+async def queued_turn(db: Database, turn_id: int) -> tuple[Turn, dict[Side, Response]]:
+    """A batch turn and its two stored answers (to draw its panes)."""
     async with db.sessions() as session:
         turn = await session.get(Turn, turn_id)
         responses = (await session.exec(select(Response).where(col(Response.turn_id) == turn_id))).all()
     if turn is None:
         raise LookupError(f"no turn {turn_id}")
-    records = [record_of(r) for r in responses]
-    return turn, {record.side: record for record in records}
+    return turn, {cast(Side, r.side): r for r in responses}

@@ -115,7 +115,7 @@ async def rate(app: AppContext, payload: Any) -> dict[str, Any]:
         await push(shown["rating"])
     if shown and shown.get("queue"):
         # A queue item: reveal its own panes only, then hand over the next one.
-        shown["panes"].props = duel_props(shown["records"], blind=False)
+        shown["panes"].props = duel_props(shown["records"], blind=False, contexts=shown.get("contexts"))
         await push(shown["panes"])
         if not stored.changed:
             await show_next_queue_item(app, rater_id)

@@ -12,10 +12,11 @@ import chainlit as cl
 from playground.arena.lifecycle import TurnInput
 from playground.evalsets.prompt_sets import PromptSetError, listed_step, set_names
 from playground.store.queue import next_for_rater, queue_progress, queued_turn
+from playground.store.records import record_of
 from playground.ui.context import AppContext
 from playground.ui.duel_flow import run_turn, shown_elements
 from playground.ui.leaderboard import leaderboard
-from playground.ui.panes import duel_props
+from playground.ui.panes import duel_props, stored_contexts
 from playground.ui.rating_panel import rating_panel_props
 
 
@@ -71,9 +72,12 @@ async def show_next_queue_item(app: AppContext, rater_id: int) -> None:
     if turn_id is None:
         await cl.Message(content=f"Nothing left for you in the queue. {status}.", author="Queue").send()
         return
-    turn, records = await queued_turn(app.db, turn_id)
+    turn, responses = await queued_turn(app.db, turn_id)
+    records = {side: record_of(response) for side, response in responses.items()}
     question = turn.prompt if len(turn.prompt) <= 2000 else "… " + turn.prompt[-1000:]
-    panes = cl.CustomElement(name="SideBySide", props=duel_props(records, blind=True), display="inline")
+    panes = cl.CustomElement(name="SideBySide", props=duel_props(records, blind=True,
+                                                                 contexts=stored_contexts(responses)),
+                             display="inline")
     message = cl.Message(
         content=f"**Queue** · {turn.prompt_set} · `{turn.item_id}` · {status}\n\n{question}",
         author="Queue", elements=[panes],
@@ -81,7 +85,8 @@ async def show_next_queue_item(app: AppContext, rater_id: int) -> None:
     await message.send()
     rating = cl.CustomElement(name="RatingPanel", props=rating_panel_props(turn_id), display="inline")
     await rating.send(for_id=message.id)
-    shown_elements()[turn_id] = {"panes": panes, "rating": rating, "queue": True, "records": records}
+    shown_elements()[turn_id] = {"panes": panes, "rating": rating, "queue": True, "records": records,
+                                 "contexts": stored_contexts(responses)}
 
 
 async def show_leaderboard(app: AppContext) -> None:

@@ -118,7 +118,7 @@ def live_contexts(turn: DuelTurn) -> dict[Side, PaneContext]:
     }
 
 
-def stored_contexts(responses: Mapping[str, Response]) -> dict[Side, PaneContext]:
+def stored_contexts(responses: Mapping[str, Response] | Mapping[Side, Response]) -> dict[Side, PaneContext]:
     """The same lines for a stored turn (a reopened conversation)."""
     return {
         cast(Side, side): PaneContext(
