@@ -101,23 +101,35 @@ class Duel:
         }
         return cls(contenders=contenders, blind=blind, config=config)
 
-    def start_turn(self, prompt: str, settings: TurnSettings, documents_text: str = "") -> DuelTurn:
-        return DuelTurn(self, prompt, settings, documents_text)
+    def start_turn(
+        self, prompt: str, settings: TurnSettings, documents_text: str = "",
+        side_documents_text: Mapping[Side, str] | None = None,
+    ) -> DuelTurn:
+        return DuelTurn(self, prompt, settings, documents_text, side_documents_text)
 
 
 class DuelTurn:
     """One prompt sent to both sides; iterate :meth:`stream` to receive the merged events."""
 
-    def __init__(self, duel: Duel, prompt: str, settings: TurnSettings, documents_text: str = "") -> None:
+    def __init__(
+        self, duel: Duel, prompt: str, settings: TurnSettings, documents_text: str = "",
+        side_documents_text: Mapping[Side, str] | None = None,
+    ) -> None:
         self.duel = duel
         self.prompt = prompt
         self.settings = settings
         self.documents_text = documents_text  # the attached documents, rendered, before any cut
+        # A side's own documents instead (a needle sweep builds each side's haystack with its tokenizer).
+        self.side_documents_text: dict[Side, str] = dict(side_documents_text or {})
         self.generations: dict[Side, Generation] = {
             side: Generation(side, c.model) for side, c in duel.contenders.items()
         }
         self.plans: dict[Side, ContextPlan] = {}  # each side's context budget, once prepared
         self.sent_at: float | None = None  # wall-clock time (epoch s) when both prompts were sent
+
+    def documents_for(self, side: Side) -> str:
+        """The documents this side is sent, rendered, before any cut."""
+        return self.side_documents_text.get(side, self.documents_text)
 
     def messages_for(self, side: Side, documents_text: str) -> list[ChatMessage]:
         return self.duel.contenders[side].messages_for(self.prompt, self.settings.system_prompt, documents_text)
@@ -128,7 +140,7 @@ class DuelTurn:
         sides = list(self.duel.contenders)
         plans = await asyncio.gather(*(
             plan_context(side, self.duel.contenders[side].backend, functools.partial(self.messages_for, side),
-                         self.documents_text, self.settings.sampling_for(self.duel.contenders[side].defaults),
+                         self.documents_for(side), self.settings.sampling_for(self.duel.contenders[side].defaults),
                          policies[side])
             for side in sides
         ))
@@ -182,7 +194,7 @@ class DuelTurn:
             queue.put_nowait(SideEvent(side, refusal))
             queue.put_nowait(side)
             return
-        messages = self.messages_for(side, plan.documents_text if plan is not None else self.documents_text)
+        messages = self.messages_for(side, plan.documents_text if plan is not None else self.documents_for(side))
         events = contender.backend.stream(messages, params)
         try:
             async for event in events:

@@ -50,6 +50,11 @@ class TurnInput:
     # Documents the rater attached (or attached earlier in this conversation): put before the
     # conversation's first question, each side's cut to its own window by its policy.
     documents: tuple[DocumentText, ...] = ()
+    # A side listed here is sent its own documents instead of ``documents`` (a needle sweep builds
+    # each side's haystack to the exact length with that side's tokenizer). They are stored, and
+    # the turn's settings say which side got which ("side_documents"); turn_documents links only
+    # the documents sent to both sides.
+    side_documents: Mapping[Side, tuple[DocumentText, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_item(cls, prompt_set: str, item: PromptItem) -> TurnInput:
@@ -101,7 +106,8 @@ class TurnRun:
             for contender in self.duel.contenders.values():
                 contender.history = [ChatMessage(role=m["role"], content=m["content"]) for m in self.request.history]
         documents = render_documents(self.request.documents) if self.request.documents else ""
-        self.turn = self.duel.start_turn(self.request.prompt, settings, documents)
+        own = {side: render_documents(docs) for side, docs in self.request.side_documents.items()}
+        self.turn = self.duel.start_turn(self.request.prompt, settings, documents, own)
 
     async def open(self) -> None:
         """Create the conversation row on its first turn (the seats as they are now); play() does
@@ -152,12 +158,16 @@ class TurnRun:
 
     async def _store(self, records: dict[Side, GenerationRecord]) -> Turn:
         request, item = self.request, self.request.item
-        for document in request.documents:
+        own = [document for side in sorted(request.side_documents) for document in request.side_documents[side]]
+        for document in (*request.documents, *own):
             await save_document(self.db, document)  # once: a document already there is left as is
         stored_settings: dict[str, Any] = {"temperature": self.settings.temperature,
                                            "max_tokens": self.settings.max_tokens}
         if request.history:
             stored_settings["history"] = [dict(m) for m in request.history]
+        if request.side_documents:
+            stored_settings["side_documents"] = {side: [document.id for document in documents]
+                                                 for side, documents in sorted(request.side_documents.items())}
         checks = None
         if item is not None and request.prompt_set is not None:
             basis = check_basis(request.prompt_set, item)
