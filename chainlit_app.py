@@ -113,6 +113,9 @@ async def on_message(message: cl.Message) -> None:
         cl.user_session.set("queue", {"set": flows.queue_scope(name)})
         await flows.show_next_queue_item(APP, duel_flow.current_rater_id())
         return
+    if message.command == session.NEEDLE or word.lower() == "/needle":
+        await flows.run_needle_sweep(APP, prompt if message.command == session.NEEDLE else rest.strip())
+        return
     if message.command == session.PROMPT_SET or word.lower() == "/set":
         await flows.start_prompt_set(APP, prompt if message.command == session.PROMPT_SET else rest.strip())
         return

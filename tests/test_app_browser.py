@@ -603,3 +603,20 @@ def test_a_binary_upload_is_refused_by_name_nothing_is_sent_and_the_chat_goes_on
     for side in "ab":
         expect(page.get_by_test_id(f"pane-{side}-status").first).to_have_text("done", timeout=120_000)
     assert rows(app.db_url, "SELECT count(*) FROM turns WHERE prompt = ?", "Summarise the attached file.")[0][0] == 0
+
+
+def test_the_needle_command_sweeps_both_models_and_draws_the_heat_maps(page: Page, app: ChainlitApp) -> None:
+    open_chat(page, app.url)
+    send(page, "/needle 256 0,100")
+    try:
+        expect(page.get_by_text("2 cells done, 0 failed")).to_be_visible(timeout=300_000)
+        expect(page.get_by_role("img", name="Needle heat maps")).to_be_visible(timeout=30_000)
+    except AssertionError:
+        dump_for_diagnosis(page, app)
+        raise
+    cells = rows(app.db_url, "SELECT t.item_id, count(r.id), sum(r.reference_match IS NOT NULL) FROM turns t "
+                             "JOIN conversations c ON c.id = t.conversation_id JOIN responses r ON r.turn_id = t.id "
+                             "WHERE c.kind = 'needle' GROUP BY t.item_id ORDER BY t.item_id")
+    assert [tuple(r) for r in cells] == [("L256-D0-R0", 2, 2), ("L256-D100-R0", 2, 2)]
+    send(page, "/needle 12q")  # a bad spec is refused with how to write one
+    expect(page.get_by_text("Not run: --lengths")).to_be_visible(timeout=30_000)

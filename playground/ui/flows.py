@@ -7,10 +7,17 @@ path), and an item number out of range is refused with a message.
 
 from __future__ import annotations
 
+import asyncio
+
 import chainlit as cl
 
 from playground.arena.lifecycle import TurnInput
+from playground.arena.needle import CellOutcome, run_needle
+from playground.backends.base import TokenCountUnavailable
+from playground.evalsets.needle import GENERATED, NeedleGridSpec, NeedleSpecError
 from playground.evalsets.prompt_sets import PromptSetError, listed_step, set_names
+from playground.output.needle_plots import needle_heat_maps
+from playground.store.needle_queries import needle_grid
 from playground.store.queue import next_for_rater, queue_progress, queued_turn
 from playground.store.records import record_of
 from playground.ui.context import AppContext
@@ -95,3 +102,51 @@ async def show_leaderboard(app: AppContext) -> None:
     text, plots = await leaderboard(app.db, admin=admin)
     images = [cl.Image(name=title, content=png, mime="image/png", display="inline") for title, png in plots.items()]
     await cl.Message(content=text, author="Leaderboard", elements=images).send()
+
+
+NEEDLE_USAGE = "Type e.g. `/needle 512,1k 0,50,100`: document lengths in tokens (k = 1,024), then depths in percent."
+
+
+async def run_needle_sweep(app: AppContext, spec: str) -> None:
+    """`/needle LENGTHS [DEPTHS]`: the needle-in-a-haystack grid against the arena's two models,
+    cell by cell with progress, then one heat map per model side by side. Cells already answered
+    by the same two models are not asked again (the sweep goes on where it stopped)."""
+    words = spec.split()
+    try:
+        grid = NeedleGridSpec.parse(words[0] if words else "", words[1] if len(words) > 1 else "0,25,50,75,100", 1)
+    except NeedleSpecError as exc:
+        await cl.Message(content=f"Not run: {exc}. {NEEDLE_USAGE}", author="Needle").send()
+        return
+    models = (app.config.arena.model_a, app.config.arena.model_b)
+    status = cl.Message(content=f"Needle in a haystack: {len(grid.cells(GENERATED.key))} cells…", author="Needle")
+    await status.send()
+    tally = {"done": 0, "failed": 0}
+
+    def ended(outcome: CellOutcome) -> None:
+        tally["done" if outcome.ok else "failed"] += 1
+
+    async def report_progress() -> None:
+        while True:
+            await asyncio.sleep(2)
+            status.content = f"Needle in a haystack: {tally['done']} cells done, {tally['failed']} failed…"
+            await status.update()
+
+    ticker = asyncio.create_task(report_progress())
+    try:
+        result = await run_needle(app.db, app.config, app.pool, models, grid, on_cell=ended)
+    except TokenCountUnavailable as exc:
+        status.content = f"Not run: {exc}"
+        await status.update()
+        return
+    finally:
+        ticker.cancel()
+    found = (await needle_grid(app.db, models, GENERATED.key)).restricted(grid.lengths, grid.depths)
+    heat_maps = await asyncio.to_thread(needle_heat_maps, found)
+    problems = "".join(f"\n- cell {o.item_id}: {p}" for o in result.failed for p in o.problems[:1])
+    status.content = (f"Needle in a haystack: {result.done} cells done, {len(result.failed)} failed, "
+                      f"{result.skipped} answered before.{problems}")
+    await status.update()
+    if heat_maps is not None:
+        image = cl.Image(name="Needle heat maps", content=heat_maps, mime="image/png", display="inline")
+        await cl.Message(content="Answers containing the code, per length and depth (one map per model).",
+                         author="Needle", elements=[image]).send()

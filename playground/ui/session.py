@@ -16,7 +16,7 @@ from playground.ui import attachments
 from playground.ui.context import AppContext
 from playground.ui.data_layer import element_id
 
-LEADERBOARD, QUEUE, PROMPT_SET = "Leaderboard", "Queue", "PromptSet"
+LEADERBOARD, QUEUE, PROMPT_SET, NEEDLE = "Leaderboard", "Queue", "PromptSet", "Needle"
 COMMANDS: list[CommandDict] = [
     {"id": LEADERBOARD, "icon": "trophy", "description": "Show the leaderboard of all blind votes",
      "button": True, "persistent": False, "selected": False},
@@ -24,6 +24,9 @@ COMMANDS: list[CommandDict] = [
      "description": "Rate batch answers, blind (type a set name, or anything for all)",
      "button": True, "persistent": False, "selected": False},
     {"id": PROMPT_SET, "icon": "list-ordered", "description": "Step through a prompt set (type its name)",
+     "button": True, "persistent": False, "selected": False},
+    {"id": NEEDLE, "icon": "search",
+     "description": "Needle in a haystack (type lengths and depths, e.g. 512,1k 0,50,100)",
      "button": True, "persistent": False, "selected": False},
 ]
 
