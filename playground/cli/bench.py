@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -71,4 +72,40 @@ def bench_stats(
     from playground.devtools.bench.stats import run_stats_bench
 
     result = asyncio.run(run_stats_bench(votes=votes, models=models, export_votes=min(export_votes, votes)))
+    print_figures(result, as_json)
+
+
+@bench_app.command("longctx")
+def bench_longctx(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    device: str = typer.Option(
+        "cpu", help="cpu: the app path on the demo backends; cuda: prefill of a 4B-shaped random model on the GPU"
+    ),
+    tokens: int = typer.Option(262_144, min=1_000, help="tokens of the long document (cpu)"),
+    prepare_runs: int = typer.Option(3, min=1, help="times the long document is prepared (cpu; the median is kept)"),
+    ttft_tokens: int = typer.Option(1_500, min=100, help="tokens of the document of the TTFT runs (cpu)"),
+    runs: int = typer.Option(15, min=1, help="TTFT runs per side, each through the app and direct (cpu)"),
+    config: Path | None = typer.Option(
+        None, help="a config with one vLLM-served and one transformers model (cpu; default: the demo's)"
+    ),
+) -> None:
+    """A long document: time to extract, count and cut it for both sides, the app's TTFT overhead and
+    peak RSS per MB (cpu); or TTFT and peak memory at 32K/128K/256K tokens on a GPU (cuda: without one,
+    says so and exits 0 with "cuda": null)."""
+    from playground.devtools.bench.longctx import bench_longctx as run
+    from playground.devtools.bench.longctx import bench_longctx_cuda
+
+    if device not in ("cpu", "cuda"):
+        raise typer.BadParameter(f"{device!r}: use cpu or cuda", param_hint="--device")
+    if device == "cuda":
+        result = bench_longctx_cuda()
+        if result["cuda"] is None:
+            err.print(f"[yellow]{result['reason']}[/]: no GPU figures measured")
+        print_figures(result, as_json)
+        return
+    from playground.devtools.demo_stack import demo_backends
+
+    with demo_backends(err, config) as demo:
+        result = asyncio.run(run(demo, document_tokens=tokens, prepare_runs=prepare_runs,
+                                 ttft_document_tokens=ttft_tokens, runs=runs))
     print_figures(result, as_json)
