@@ -16,6 +16,7 @@ the config) its prompt is sent whole and its pane says the tokens were not count
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ from playground.core.vocabulary import Side, TruncationPolicy
 # Tokens kept free beyond max_tokens: a cut document re-tokenizes a little differently in context.
 SAFETY_TOKENS = 16
 MAX_FITTING_ROUNDS = 4
+# A prompt whose bytes leave this much room fits whatever the tokenizer (see surely_fits).
+TEMPLATE_TOKENS_PER_MESSAGE = 32
+TEMPLATE_TOKENS = 256
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,26 @@ class ContextPlan:
         return ""
 
 
+def surely_fits(messages: list[ChatMessage], max_tokens: int, window: int) -> bool:
+    """True when the prompt cannot overflow the window whatever the tokenizer: byte-level BPE and
+    SentencePiece with byte fallback never make more tokens than the text has UTF-8 bytes, and
+    the chat template adds a bounded number per message. Such a prompt is sent at once and
+    counted alongside (for the pane and the record), so counting costs a short turn nothing."""
+    text_bytes = sum(len(m["content"].encode("utf-8")) for m in messages)
+    template = TEMPLATE_TOKENS + TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
+    return text_bytes + template + max_tokens <= window
+
+
+async def count_fitting(plan: ContextPlan, backend: Backend, messages: list[ChatMessage],
+                        params: SamplingParams) -> ContextPlan:
+    """The counts of a plan that was sent without waiting for them (it surely fit)."""
+    try:
+        tokens = await backend.count_prompt(messages, params)
+    except TokenCountUnavailable as exc:
+        return dataclasses.replace(plan, uncounted=str(exc))
+    return dataclasses.replace(plan, full_tokens=tokens, sent_tokens=tokens)
+
+
 def cut_marker(dropped: int) -> str:
     return f"\n\n[... {dropped:,} tokens of the documents were cut here to fit this model's context window ...]\n\n"
 
@@ -72,11 +96,17 @@ async def plan_context(
     documents_text: str,
     params: SamplingParams,
     policy: TruncationPolicy,
+    count_later: bool = False,
 ) -> ContextPlan:
     """The plan of one side. ``build(documents_text)`` gives the side's messages with those
-    documents in place; it is called with cut versions of the documents while fitting."""
+    documents in place; it is called with cut versions of the documents while fitting.
+
+    ``count_later``: a prompt that surely fits (see surely_fits) gets a plan without counts at
+    once; the caller counts it with count_fitting while it streams."""
     try:
         window = await backend.context_window()
+        if count_later and surely_fits(build(documents_text), params.max_tokens, window.tokens):
+            return ContextPlan(side, policy, window.tokens, window.source, None, None, documents_text)
         full = await backend.count_prompt(build(documents_text), params)
     except TokenCountUnavailable as exc:
         return ContextPlan(side, policy, None, None, None, None, documents_text, uncounted=str(exc))

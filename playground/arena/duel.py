@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.arena.context import ContextPlan, plan_context
+from playground.arena.context import ContextPlan, count_fitting, plan_context
 from playground.backends.base import Backend
 from playground.backends.registry import BackendPool
 from playground.core.config import GenerationDefaults, OpenAIModel, PlaygroundConfig, TransformersModel
@@ -126,6 +126,7 @@ class DuelTurn:
         }
         self.plans: dict[Side, ContextPlan] = {}  # each side's context budget, once prepared
         self.sent_at: float | None = None  # wall-clock time (epoch s) when both prompts were sent
+        self._counting: dict[Side, asyncio.Task[None]] = {}  # counts of prompts sent before counting
 
     def documents_for(self, side: Side) -> str:
         """The documents this side is sent, rendered, before any cut."""
@@ -141,10 +142,25 @@ class DuelTurn:
         plans = await asyncio.gather(*(
             plan_context(side, self.duel.contenders[side].backend, functools.partial(self.messages_for, side),
                          self.documents_for(side), self.settings.sampling_for(self.duel.contenders[side].defaults),
-                         policies[side])
+                         policies[side], count_later=True)
             for side in sides
         ))
         self.plans = dict(zip(sides, plans, strict=True))
+        for side, plan in self.plans.items():
+            if plan.window is not None and plan.full_tokens is None and plan.uncounted is None:
+                # It surely fits: sent now, counted alongside (the pane shows the count when known).
+                self._counting[side] = asyncio.create_task(self._count(side, plan), name=f"count-{side}")
+        return self.plans
+
+    async def _count(self, side: Side, plan: ContextPlan) -> None:
+        contender = self.duel.contenders[side]
+        self.plans[side] = await count_fitting(plan, contender.backend, self.messages_for(side, plan.documents_text),
+                                               self.settings.sampling_for(contender.defaults))
+
+    async def counted(self) -> dict[Side, ContextPlan]:
+        """The plans with the counts made while streaming (before a turn is stored)."""
+        if self._counting:
+            await asyncio.gather(*self._counting.values(), return_exceptions=True)
         return self.plans
 
     def records(self) -> dict[Side, GenerationRecord]:

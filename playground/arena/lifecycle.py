@@ -31,6 +31,7 @@ from playground.store.records import StoredCheck, StoredContext, ensure_conversa
 from playground.store.tables import Turn
 
 log = logging.getLogger("playground.turns")
+COUNT_WAIT_S = 10
 Role = Literal["system", "user", "assistant"]
 
 
@@ -149,6 +150,10 @@ class TurnRun:
             # Also after Stop (a cancelled task): the answers end as "stopped" with their text.
             for generation in self.turn.generations.values():
                 generation.stop()  # stopped before it started (while counting): nothing was sent
+            try:  # the counts of prompts sent before counting (done long ago, but never wait long)
+                await asyncio.wait_for(asyncio.shield(self.turn.counted()), COUNT_WAIT_S)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
             if on_streamed is not None:
                 await on_streamed()
             records = self.turn.records()
