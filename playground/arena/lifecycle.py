@@ -138,9 +138,9 @@ class TurnRun:
     ) -> Turn:
         """Count and fit both prompts, stream both sides to the end (or to Stop), then store the
         turn. ``on_prepared`` hears when the budgets are known, before anything is generated."""
-        await self.open()
         try:
-            await self.prepare()
+            # The conversation row and the counting do not wait for each other.
+            await asyncio.gather(self.open(), self.prepare())
             if on_prepared is not None:
                 on_prepared()
             async for event in self.turn.stream():
@@ -158,8 +158,12 @@ class TurnRun:
                 await on_streamed()
             records = self.turn.records()
             log_turn(self.conversation.id, records)
-            self.stored = await asyncio.shield(self._store(records))
+            self.stored = await asyncio.shield(self._opened_and_stored(records))
         return self.stored
+
+    async def _opened_and_stored(self, records: dict[Side, GenerationRecord]) -> Turn:
+        await self.open()  # a Stop may have come before the conversation row was written
+        return await self._store(records)
 
     async def _store(self, records: dict[Side, GenerationRecord]) -> Turn:
         request, item = self.request, self.request.item
