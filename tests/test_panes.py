@@ -59,3 +59,19 @@ def test_images_in_answers_are_links_never_fetched() -> None:
     # Inside a link, the image is its alt text (a link in a link is not valid HTML).
     assert '<a href="https://example.org/page">nested</a>' in html
     assert 'href="javascript:' not in html and "<b>" not in html and "data:" not in html
+
+
+def test_prefix_cache_hits_are_shown_under_the_answer() -> None:
+    from dataclasses import replace
+
+    from playground.core.events import Done, TextDelta
+    from playground.core.generation import Generation
+    from playground.ui.panes import pane_stats
+
+    g = Generation("a", "m")
+    g.start(now=0.0)
+    g.feed(TextDelta("x"), now=0.1)
+    g.feed(Done("stop", output_tokens=1, prompt_tokens=2000, cached_tokens=1792), now=0.2)
+    record = g.record()
+    assert record.cached_tokens == 1792 and "1,792 prompt tokens from cache" in pane_stats(record)
+    assert "from cache" not in pane_stats(replace(record, cached_tokens=None))

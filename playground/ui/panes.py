@@ -61,6 +61,8 @@ def pane_stats(record: GenerationRecord) -> str:
         parts.append(f"{record.tokens_per_s:.1f} tok/s")
     if record.output_tokens:
         parts.append(f"{record.output_tokens} tokens")
+    if record.cached_tokens:  # the server's prefix cache: a follow-up on the same document
+        parts.append(f"{record.cached_tokens:,} prompt tokens from cache")
     return " · ".join(parts)
 
 
