@@ -96,7 +96,10 @@ async def test_the_report_json_reads_back_as_the_same_report(rated: Database) ->
     # The keys readers of `playground report --json` used before the report was typed.
     assert {"filters", "votes", "ties", "ratings", "notes", "bradley_terry", "elo", "win_rates", "position_bias",
             "scores", "scores_by_category", "agreement", "latency", "automatic_checks", "judge_agreement",
-            "agreement_by_rater_pair"} <= set(document)
+            "agreement_by_rater_pair", "latency_by_length", "leaderboard_by_length"} <= set(document)
+    # Every stored answer has 12 prompt tokens: all votes are short ones.
+    assert list(document["leaderboard_by_length"]) == ["<8K"] and document["leaderboard_by_length"]["<8K"]["votes"] == 4
+    assert document["latency_by_length"]["alpha"]["bins"][0]["prompt_tokens"] == 12
     assert document["scores"]["alpha"]["accuracy"]["n"] == 4
     assert document["filters_text"] == ("all votes (blind and named) · models: all · raters: ana, ben · "
                                         "categories: all · since: - · until: -")

@@ -20,11 +20,14 @@ evaluation = typer.Typer()
 
 
 def _filters(models: str | None, raters: str | None, categories: str | None, since: str | None,
-             until: str | None, all_votes: bool) -> Filters:
-    """The filter options as Filters; a date that cannot be read exits with status 2."""
+             until: str | None, all_votes: bool, length_buckets: str | None = None) -> Filters:
+    """The filter options as Filters; a date or a length bucket that cannot be read exits with
+    status 2."""
     from datetime import UTC, datetime
 
-    from playground.store.report_queries import Filters
+    from rich.markup import escape
+
+    from playground.store.report_queries import LENGTH_BUCKET_NAMES, Filters
 
     def when(text: str | None, option: str) -> datetime | None:
         if not text:
@@ -39,8 +42,22 @@ def _filters(models: str | None, raters: str | None, categories: str | None, sin
     def split(text: str | None) -> tuple[str, ...]:
         return tuple(x.strip() for x in text.split(",") if x.strip()) if text else ()
 
+    def buckets(text: str | None) -> tuple[str, ...]:
+        # Any case, and words for "<" and ">", which a shell reads as redirections unless quoted.
+        known = {name.lower(): name for name in LENGTH_BUCKET_NAMES}
+        known |= {"under-8k": "<8K", "over-128k": ">128K"}
+        chosen = []
+        for name in split(text):
+            if name.lower() not in known:
+                err.print(f"[red]--length-bucket: not a length bucket: {escape(repr(name))} "
+                          f"(use {escape(', '.join(LENGTH_BUCKET_NAMES))}; under-8K and over-128K also work)[/]")
+                raise typer.Exit(2)
+            chosen.append(known[name.lower()])
+        return tuple(chosen)
+
     return Filters(models=split(models), raters=split(raters), categories=split(categories),
-                   since=when(since, "--since"), until=when(until, "--until"), blind_only=not all_votes)
+                   since=when(since, "--since"), until=when(until, "--until"), blind_only=not all_votes,
+                   length_buckets=buckets(length_buckets))
 
 
 MODELS_OPT = typer.Option(None, "--models", help="comma-separated: only battles between these")
@@ -49,6 +66,8 @@ CATEGORIES_OPT = typer.Option(None, "--categories", help="comma-separated prompt
 SINCE_OPT = typer.Option(None, "--since", help="ISO date or time (UTC unless given)")
 UNTIL_OPT = typer.Option(None, "--until", help="ISO date or time (UTC unless given)")
 ALL_VOTES_OPT = typer.Option(False, "--all-votes", help="include votes cast after the names were shown")
+LENGTH_OPT = typer.Option(None, "--length-bucket",
+                          help="comma-separated prompt lengths of the turn: '<8K', 8-32K, 32-128K, '>128K', unknown")
 
 
 @evaluation.command()
@@ -58,9 +77,10 @@ def report(
     force: bool = typer.Option(False, "--force", help="overwrite an existing --html file"),
     rounds: int = typer.Option(100, "--bootstrap-rounds", min=100, help="bootstrap rounds of the intervals"),
     models: str = MODELS_OPT, raters: str = RATERS_OPT, categories: str = CATEGORIES_OPT,
-    since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT,
+    since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT, length: str = LENGTH_OPT,
 ) -> None:
-    """The leaderboard: Bradley-Terry ratings, win rates, scores, position bias, agreement, latency."""
+    """The leaderboard: Bradley-Terry ratings, win rates, scores, position bias, agreement, latency,
+    and the votes and latency by prompt length."""
     from playground.output.tables import print_report
     from playground.stats.report import summarize
     from playground.store.database import Database
@@ -69,7 +89,7 @@ def report(
     if html is not None and html.exists() and not force:
         err.print(f"[red]{html} exists: not overwritten (add --force)[/]")
         raise typer.Exit(2)
-    filters = _filters(models, raters, categories, since, until, all_votes)
+    filters = _filters(models, raters, categories, since, until, all_votes, length)
 
     async def run() -> ReportData:
         db = Database.from_env()
@@ -100,25 +120,36 @@ def export_command(
     out: Path = typer.Option(None, "--out", help="file to write (default: standard output)"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing --out file"),
     models: str = MODELS_OPT, raters: str = RATERS_OPT, categories: str = CATEGORIES_OPT,
-    since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT,
+    since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT, length: str = LENGTH_OPT,
+    documents: str = typer.Option(
+        "reference", "--documents",
+        help="reference: documents listed by id and name beside the question; embed: their text before the "
+             "question, as the models received it (jsonl, dpo, fastchat)"),
 ) -> None:
     """Rated transcripts (jsonl), rated responses (csv), preference pairs (dpo), battles (fastchat)."""
-    from playground.output.export import FORMATS, ExportCounts, export
+    from playground.output.export import DOCUMENT_MODES, EMBED, FORMATS, ExportCounts, export
     from playground.store.database import Database
 
     if fmt not in FORMATS:
         err.print(f"[red]--format: {fmt!r} is not one of {', '.join(FORMATS)}[/]")
         raise typer.Exit(2)
+    if documents not in DOCUMENT_MODES:
+        err.print(f"[red]--documents: {documents!r} is not one of {', '.join(DOCUMENT_MODES)}[/]")
+        raise typer.Exit(2)
+    if fmt == "csv" and documents == EMBED:
+        err.print("[red]--documents embed: csv names the documents only (ids and names); embed with jsonl, dpo "
+                  "or fastchat[/]")
+        raise typer.Exit(2)
     if out is not None and out.exists() and not force:
         err.print(f"[red]{out} exists: not overwritten (add --force)[/]")
         raise typer.Exit(2)
-    filters = _filters(models, raters, categories, since, until, all_votes)
+    filters = _filters(models, raters, categories, since, until, all_votes, length)
 
     async def run(stream: IO[str]) -> ExportCounts:
         db = Database.from_env()
         try:
             await check_database(db)
-            return await export(db, fmt, stream, filters)
+            return await export(db, fmt, stream, filters, documents=documents)
         finally:
             await db.dispose()
 

@@ -165,6 +165,38 @@ def latency_box_plots(data: ReportData) -> bytes | None:
     return _png(figure)
 
 
+def latency_against_length(report: Report) -> bytes | None:
+    """TTFT and prefill throughput against prompt tokens (log x), a series per model: its answers
+    as points and the medians of its length buckets joined by a line. Left out unless the answers
+    have two prompt lengths or more (a plot against length needs lengths to compare)."""
+    figures = report.latency_by_length
+    if len({p.prompt_tokens for m in figures.values() for p in m.points}) < 2:
+        return None
+    figure, axes = _figure(12, 4.5, 1, 2)
+    ttft_ax, prefill_ax = axes[0]
+    for k, (model, m) in enumerate(figures.items()):
+        colour = f"C{k % 10}"
+        x = [p.prompt_tokens for p in m.points]
+        ttft_ax.scatter(x, [p.ttft_s for p in m.points], s=12, alpha=0.45, color=colour, label=model)
+        ttft_ax.plot([b.prompt_tokens for b in m.bins], [b.ttft_s for b in m.bins], color=colour, marker="D")
+        prefill = [(p.prompt_tokens, p.prefill_tokens_per_s) for p in m.points if p.prefill_tokens_per_s is not None]
+        if prefill:
+            prefill_ax.scatter(*zip(*prefill, strict=True), s=12, alpha=0.45, color=colour, label=model)
+        medians = [(b.prompt_tokens, b.prefill_tokens_per_s) for b in m.bins if b.prefill_tokens_per_s is not None]
+        if medians:
+            prefill_ax.plot(*zip(*medians, strict=True), color=colour, marker="D")
+    for ax, label in ((ttft_ax, "TTFT (s)"), (prefill_ax, "prompt tokens / TTFT (tokens/s)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("prompt tokens")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+    ttft_ax.set_title("Time to first token")
+    prefill_ax.set_title("Prefill throughput")
+    ttft_ax.legend(loc="upper left", fontsize=8)
+    figure.suptitle("Latency against prompt length (complete answers; lines join the medians per length bucket)")
+    return _png(figure)
+
+
 def all_plots(data: ReportData, report: Report) -> dict[str, bytes]:
     """Title -> PNG, in reading order, leaving out what has no data."""
     drawn = {
@@ -174,5 +206,6 @@ def all_plots(data: ReportData, report: Report) -> dict[str, bytes]:
         "Scores by model": scores_by_model(report),
         "Scores by category": scores_by_category(report),
         "Latency": latency_box_plots(data),
+        "Latency against prompt length": latency_against_length(report),
     }
     return {title: png for title, png in drawn.items() if png is not None}

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from playground.stats.length import MIN_RATED_VOTES, LengthBoard
 from playground.stats.report import NO_CATEGORY, AxisScores, Report
 from playground.stats.summaries import LatencyPercentiles, MeanWithInterval, WilsonRate
 
@@ -39,6 +40,51 @@ def _score_cells(scores: AxisScores) -> list[str]:
     return [_interval(scores.accuracy), _interval(scores.fluency), str(scores.accuracy.n)]
 
 
+def _length_board_rows(bucket: str, board: LengthBoard) -> list[list[str]]:
+    """Rated models best first, then (or, below MIN_RATED_VOTES votes, only) win rates by model."""
+    ratings = {r.model: r for r in board.bradley_terry}
+    models = [r.model for r in board.bradley_terry] + [m for m in board.win_rates if m not in ratings]
+    rows = []
+    for model in models:
+        rating = ratings.get(model)
+        cell = board.win_rates[model]
+        rows.append([bucket, str(board.votes), model,
+                     "-" if rating is None else f"{rating.rating:.0f} ({rating.lower:.0f} - {rating.upper:.0f})",
+                     _rate(cell), f"{cell.wins}/{cell.n}"])
+    return rows
+
+
+def _length_tables(report: Report) -> list[Table]:
+    tables = []
+    # By length only when the votes span two buckets or more: one bucket alone repeats the leaderboard.
+    if len(report.leaderboard_by_length) > 1:
+        tables.append(Table(
+            f"Leaderboard by prompt length (Bradley-Terry from {MIN_RATED_VOTES} votes a bucket, 95% intervals)",
+            ["prompt length", "votes", "model", "rating (95% interval)", "win rate (Wilson 95%)", "wins/decisive"],
+            [row for bucket, board in report.leaderboard_by_length.items()
+             for row in _length_board_rows(bucket, board)],
+        ))
+    if report.latency_by_length:
+        tables.append(Table(
+            "Latency by prompt length (medians of complete answers)",
+            ["model", "prompt length", "answers", "prompt tokens", "TTFT s", "prefill tokens/s"],
+            [[model, b.bucket, str(b.answers), f"{b.prompt_tokens:,.0f}", _fmt(b.ttft_s, 3),
+              _fmt(b.prefill_tokens_per_s, 0)]
+             for model, figures in report.latency_by_length.items() for b in figures.bins],
+        ))
+    cached = {model: figures.prefix_cache for model, figures in report.latency_by_length.items()
+              if figures.prefix_cache is not None}
+    if cached:
+        tables.append(Table(
+            "Prefix cache (answers whose server reported cached prompt tokens)",
+            ["model", "answers", "with a hit", "cached share of prompt tokens", "TTFT s with a hit (median)",
+             "TTFT s without (median)"],
+            [[model, str(c.answers), str(c.hits), "-" if c.cached_share is None else f"{c.cached_share:.0%}",
+              _fmt(c.ttft_s_hit, 3), _fmt(c.ttft_s_miss, 3)] for model, c in cached.items()],
+        ))
+    return tables
+
+
 def report_tables(report: Report) -> list[Table]:
     """Every table of the report that has something to show, in reading order."""
     tables = []
@@ -63,6 +109,7 @@ def report_tables(report: Report) -> list[Table]:
         tables.append(Table("Latency (p50 / p90 / p99)", ["model", "TTFT s", "TPOT s", "tokens/s"],
                             [[model, _percentiles(m.ttft_s), _percentiles(m.tpot_s), _percentiles(m.tokens_per_s)]
                              for model, m in report.latency.items()]))
+    tables += _length_tables(report)
     if report.automatic_checks:
         tables.append(Table("Automatic checks: answers containing the reference (Wilson 95%)",
                             ["model", "category", "correct", "rate"],

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from playground.core.vocabulary import TIES
 from playground.stats.auto_checks import automatic_accuracy
 from playground.stats.bradley_terry import RatingRow, bradley_terry, count_battles, online_elo
+from playground.stats.length import LengthBoard, ModelLengthLatency, latency_by_length, leaderboard_by_length
 from playground.stats.summaries import (
     NO_CATEGORY,
     Agreement,
@@ -52,8 +53,8 @@ class AxisScores(BaseModel):
 
 
 class Report(BaseModel):
-    """Every figure of one report. Dicts are keyed by model name (and category), sorted; ratings
-    are best first."""
+    """Every figure of one report. Dicts are keyed by model name (and category), sorted, except
+    the prompt-length buckets, which keep their own order; ratings are best first."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -73,6 +74,10 @@ class Report(BaseModel):
     latency: dict[str, ModelLatency]  # by model
     automatic_checks: dict[str, dict[str, WilsonRate]]  # by model, then category or "all"
     judge_agreement: dict[str, JudgeAgreement]  # by judge model
+    # Against prompt length (stats/length.py): keyed by model, and by length bucket in bucket
+    # order (<8K, 8-32K, 32-128K, >128K, unknown), buckets without votes left out.
+    latency_by_length: dict[str, ModelLengthLatency] = {}
+    leaderboard_by_length: dict[str, LengthBoard] = {}
     # Who agrees with whom: computed for admins only (raters see aggregates), else None.
     agreement_by_rater_pair: list[RaterPairAgreement] | None = None
 
@@ -111,6 +116,7 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
     # Agreement is measured per score item: one answer on one axis, scored by several raters.
     items = [(f"{s.response_id}:{axis}", s.rater, value)
              for s in scores for axis, value in zip(AXES, (s.accuracy, s.fluency), strict=True)]
+    fitted = bradley_terry(count_battles(battles), rounds=bootstrap_rounds)
     return Report(
         filters=data.filters,
         filters_text=data.filters.describe(),
@@ -118,7 +124,7 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
         ties=sum(b.winner in TIES for b in battles),
         ratings=len(scores),
         notes=_notes(battles),
-        bradley_terry=bradley_terry(count_battles(battles), rounds=bootstrap_rounds),
+        bradley_terry=fitted,
         elo=online_elo(battles),
         win_rates=win_rates(battles),
         position_bias=position_bias(battles),
@@ -128,6 +134,8 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
         latency=latency(data.timings),
         automatic_checks=automatic_accuracy(data.answers),
         judge_agreement=judge_agreement(data.judged),
+        latency_by_length=latency_by_length(data.prompt_timings),
+        leaderboard_by_length=leaderboard_by_length(data.battles_by_length, fitted, rounds=bootstrap_rounds),
         agreement_by_rater_pair=agreement_by_rater_pair(items) if per_rater else None,
     )
 

@@ -8,12 +8,15 @@ is a NamedTuple: read by name where it is used, and still a plain tuple for the 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import and_
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, field_validator
+from sqlalchemy import and_, func, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from playground.core.vocabulary import FinalStatus, Winner
@@ -23,6 +26,52 @@ from playground.store.tables import Judgement, Rater, Rating, Response, Turn, Vo
 # What the filters say when they do not restrict something.
 EVERYTHING = "all"
 NO_DATE = "-"
+
+
+class LengthBucket(NamedTuple):
+    """Prompts of ``lower`` <= tokens < ``upper`` (no upper bound: None)."""
+
+    name: str
+    lower: int
+    upper: int | None
+
+
+# Prompt lengths in tokens, K = 1024 as context windows are counted (an 8K window is 8,192 tokens),
+# so that a prompt that fills a 32K window is in 8-32K and not one bucket up.
+K = 1024
+LENGTH_BUCKETS = (
+    LengthBucket("<8K", 0, 8 * K),
+    LengthBucket("8-32K", 8 * K, 32 * K),
+    LengthBucket("32-128K", 32 * K, 128 * K),
+    LengthBucket(">128K", 128 * K, None),
+)
+UNKNOWN_LENGTH = "unknown"  # neither side of the turn has a prompt count
+LENGTH_BUCKET_NAMES = (*(bucket.name for bucket in LENGTH_BUCKETS), UNKNOWN_LENGTH)
+
+
+def length_bucket(tokens: int | None) -> str:
+    """The bucket of a prompt of ``tokens`` tokens (None: unknown)."""
+    if tokens is None:
+        return UNKNOWN_LENGTH
+    for bucket in LENGTH_BUCKETS:
+        if bucket.upper is None or tokens < bucket.upper:
+            return bucket.name
+    raise AssertionError("the last bucket has no upper bound")
+
+
+def prompt_tokens_of(response: Any = Response) -> Any:
+    """A side's prompt length in SQL: the count of the prompt as sent after any cut
+    (``prompt_tokens_sent``, counted before sending), else the count the server reported."""
+    return func.coalesce(response.prompt_tokens_sent, response.prompt_tokens)
+
+
+def turn_prompt_tokens() -> Any:
+    """The turn's prompt length in SQL: the larger of its two sides' (NULL when neither has a count).
+    A subquery on the enclosing query's Turn (max ignores a side without a count)."""
+    side = aliased(Response)
+    return (sa.select(func.max(prompt_tokens_of(side)))
+            .where(col(side.turn_id) == col(Turn.id))
+            .scalar_subquery())
 
 
 class Filters(BaseModel):
@@ -37,10 +86,21 @@ class Filters(BaseModel):
     since: datetime | None = None
     until: datetime | None = None
     blind_only: bool = True  # votes cast blind, ratings of turns shown blind
+    # The turn's prompt-length buckets (LENGTH_BUCKET_NAMES; the larger side's count decides).
+    length_buckets: tuple[str, ...] = ()
+
+    @field_validator("length_buckets")
+    @classmethod
+    def _known_buckets(cls, buckets: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in buckets if name not in LENGTH_BUCKET_NAMES]
+        if unknown:
+            raise ValueError(f"not a length bucket: {', '.join(unknown)} (use {', '.join(LENGTH_BUCKET_NAMES)})")
+        return buckets
 
     def describe(self) -> str:
         """One line for people: "blind votes only · models: all · raters: all · categories: all ·
-        since: - · until: -" (the terminal report, the HTML page and the JSON's filters_text)."""
+        since: - · until: -" (the terminal report, the HTML page and the JSON's filters_text), then
+        "· prompt length: ..." when the length is filtered (the line stays as it was otherwise)."""
 
         def listed(values: tuple[str, ...]) -> str:
             return ", ".join(values) if values else EVERYTHING
@@ -49,10 +109,13 @@ class Filters(BaseModel):
             return value.isoformat() if value else NO_DATE
 
         votes = "blind votes only" if self.blind_only else "all votes (blind and named)"
-        return " · ".join([
+        parts = [
             votes, f"models: {listed(self.models)}", f"raters: {listed(self.raters)}",
             f"categories: {listed(self.categories)}", f"since: {when(self.since)}", f"until: {when(self.until)}",
-        ])
+        ]
+        if self.length_buckets:
+            parts.append(f"prompt length: {listed(self.length_buckets)}")
+        return " · ".join(parts)
 
 
 class Battle(NamedTuple):
@@ -83,6 +146,16 @@ class TimingRow(NamedTuple):
     tokens_per_s: float | None
 
 
+class PromptTiming(NamedTuple):
+    """A finished answer's prompt length (sent, else reported), time to first token and the
+    prompt tokens the server took from its prefix cache (None: not reported)."""
+
+    model: str
+    prompt_tokens: int
+    ttft_s: float
+    cached_tokens: int | None
+
+
 class CheckedAnswer(NamedTuple):
     """An answer to a prompt-set item and whether it contained a reference answer, as stored
     with the answer (the item may have been edited since)."""
@@ -100,6 +173,32 @@ class JudgedVote(NamedTuple):
     human_winner: Winner
 
 
+class VotedBattle(NamedTuple):
+    """A vote with its turn's prompt length (the larger side's; None when neither has a count)."""
+
+    model_a: str
+    model_b: str
+    winner: Winner
+    prompt_tokens: int | None
+
+
+class FinishedAnswer(NamedTuple):
+    """A finished answer's timings and its own prompt length (sent, else reported)."""
+
+    model: str
+    ttft_s: float | None
+    tpot_s: float | None
+    tokens_per_s: float | None
+    prompt_tokens: int | None
+    cached_tokens: int | None
+
+
+def _labelled(row_type: type[NamedTuple], sources: dict[str, Any]) -> list[Any]:
+    """The SELECT list of a row type: its fields' columns in its order, so that ``_make`` reads
+    each value under its own name (a column added or moved cannot shift another's)."""
+    return [sources[name].label(name) for name in row_type._fields]
+
+
 @dataclass(frozen=True)
 class ReportData:
     """The rows behind a report, as loaded with its filters."""
@@ -110,6 +209,10 @@ class ReportData:
     timings: list[TimingRow]
     answers: list[CheckedAnswer] = field(default_factory=list)
     judged: list[JudgedVote] = field(default_factory=list)
+    # The same battles split by their turn's prompt-length bucket (LENGTH_BUCKET_NAMES order,
+    # buckets without votes left out), each in voting order.
+    battles_by_length: dict[str, list[Battle]] = field(default_factory=dict)
+    prompt_timings: list[PromptTiming] = field(default_factory=list)
 
 
 def _conditions(filters: Filters, *, blind: Any, models: tuple[Any, ...], created: Any) -> list[Any]:
@@ -127,24 +230,50 @@ def _conditions(filters: Filters, *, blind: Any, models: tuple[Any, ...], create
         conditions.append(created >= filters.since)
     if filters.until:
         conditions.append(created <= filters.until)
+    if filters.length_buckets:
+        conditions.append(_length_condition(filters.length_buckets))
     return conditions
+
+
+def _length_condition(buckets: tuple[str, ...]) -> Any:
+    tokens = turn_prompt_tokens()
+    ranges = {bucket.name: bucket for bucket in LENGTH_BUCKETS}
+    chosen = []
+    for name in buckets:
+        if name == UNKNOWN_LENGTH:
+            chosen.append(tokens.is_(None))
+            continue
+        bucket = ranges[name]
+        chosen.append(tokens >= bucket.lower if bucket.upper is None
+                      else and_(tokens >= bucket.lower, tokens < bucket.upper))
+    return or_(*chosen)
 
 
 def vote_conditions(filters: Filters) -> list[Any]:
     return _conditions(filters, blind=Vote.blind, models=(Vote.model_a, Vote.model_b), created=Vote.created_at)
 
 
-async def load_battles(db: Database, filters: Filters) -> list[Battle]:
-    """Votes in the order they were first cast."""
+async def load_battles(db: Database, filters: Filters) -> tuple[list[Battle], dict[str, list[Battle]]]:
+    """Votes in the order they were first cast, and the same votes by their turn's prompt-length
+    bucket."""
     query = (
-        select(Vote.model_a, Vote.model_b, Vote.winner)
+        select(*_labelled(VotedBattle, {"model_a": Vote.model_a, "model_b": Vote.model_b, "winner": Vote.winner,
+                                        "prompt_tokens": turn_prompt_tokens()}))
         .join(Rater, col(Rater.id) == Vote.rater_id)
         .join(Turn, col(Turn.id) == Vote.turn_id)
         .where(and_(True, *vote_conditions(filters)))
         .order_by(col(Vote.created_at), col(Vote.id))
     )
+    battles: list[Battle] = []
+    by_length: dict[str, list[Battle]] = defaultdict(list)
     async with db.reading() as session:
-        return [Battle._make(row) for row in (await session.exec(query)).all()]
+        # On the connection: plain rows, without the ORM's per-row step (a report reads every vote).
+        connection = await session.connection()
+        for voted in map(VotedBattle._make, (await connection.execute(query)).all()):
+            battle = Battle(voted.model_a, voted.model_b, voted.winner)
+            battles.append(battle)
+            by_length[length_bucket(voted.prompt_tokens)].append(battle)
+    return battles, {name: by_length[name] for name in LENGTH_BUCKET_NAMES if name in by_length}
 
 
 def response_conditions(filters: Filters) -> list[Any]:
@@ -170,7 +299,7 @@ async def load_scores(db: Database, filters: Filters) -> list[ScoreRow]:
 def _answer_conditions(filters: Filters) -> list[Any]:
     """Filters that apply to answers whether rated or not: no raters, no blind-only, answer time."""
     return _conditions(Filters(models=filters.models, categories=filters.categories, since=filters.since,
-                               until=filters.until, blind_only=False),
+                               until=filters.until, blind_only=False, length_buckets=filters.length_buckets),
                        blind=None, models=(Response.model,), created=Response.created_at)
 
 
@@ -178,17 +307,30 @@ FINISHED: FinalStatus = "done"
 STOPPED: FinalStatus = "stopped"
 
 
-async def load_timings(db: Database, filters: Filters) -> list[TimingRow]:
+async def load_timings(db: Database, filters: Filters) -> tuple[list[TimingRow], list[PromptTiming]]:
     """Timings of finished answers (rated or not; raters do not apply): an answer that failed or
-    was stopped has no comparable latency."""
+    was stopped has no comparable latency. Also, of those with both a prompt length and a TTFT,
+    the figures of latency against length (the answer's own prompt length, not the turn's larger
+    side). One query for both: it reads every finished answer."""
     conditions = [Response.status == FINISHED, *_answer_conditions(filters)]
     query = (
-        select(Response.model, Response.ttft_s, Response.tpot_s, Response.tokens_per_s)
+        select(*_labelled(FinishedAnswer, {
+            "model": Response.model, "ttft_s": Response.ttft_s, "tpot_s": Response.tpot_s,
+            "tokens_per_s": Response.tokens_per_s, "prompt_tokens": prompt_tokens_of(),
+            "cached_tokens": Response.cached_tokens}))
         .join(Turn, col(Turn.id) == Response.turn_id)
         .where(and_(True, *conditions))
     )
+    timings: list[TimingRow] = []
+    by_length: list[PromptTiming] = []
     async with db.reading() as session:
-        return [TimingRow._make(row) for row in (await session.exec(query)).all()]
+        # On the connection: plain rows, without the ORM's per-row step (a report reads every answer).
+        connection = await session.connection()
+        for a in map(FinishedAnswer._make, (await connection.execute(query)).all()):
+            timings.append(TimingRow(a.model, a.ttft_s, a.tpot_s, a.tokens_per_s))
+            if a.ttft_s is not None and a.prompt_tokens is not None:
+                by_length.append(PromptTiming(a.model, a.prompt_tokens, a.ttft_s, a.cached_tokens))
+    return timings, by_length
 
 
 async def load_set_answers(db: Database, filters: Filters) -> list[CheckedAnswer]:
@@ -223,6 +365,7 @@ async def load_judge_pairs(db: Database, filters: Filters) -> list[JudgedVote]:
 
 async def collect(db: Database, filters: Filters) -> ReportData:
     """Every row a report needs, loaded with the same filters."""
-    return ReportData(filters, await load_battles(db, filters), await load_scores(db, filters),
-                      await load_timings(db, filters), await load_set_answers(db, filters),
-                      await load_judge_pairs(db, filters))
+    battles, by_length = await load_battles(db, filters)
+    timings, prompt_timings = await load_timings(db, filters)
+    return ReportData(filters, battles, await load_scores(db, filters), timings, await load_set_answers(db, filters),
+                      await load_judge_pairs(db, filters), battles_by_length=by_length, prompt_timings=prompt_timings)
