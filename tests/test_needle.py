@@ -461,3 +461,25 @@ def test_the_command_end_to_end(duel_config: PlaygroundConfig, tmp_path: Path) -
     bad = run("--lengths", "4x")
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "--lengths: '4x' is not a length (use token counts such as 4096, 4k, 16k, 1m)")
+
+
+async def test_the_reports_html_page_shows_the_sweeps_heat_maps(tmp_path: Path) -> None:
+    from playground.store.migrate import upgrade
+
+    from .test_cli_store import playground
+
+    url = f"sqlite:///{tmp_path / 'needle.db'}"
+    db = Database(url)
+    try:
+        await upgrade(db)
+        config = fake_config()
+        await run_needle(db, config, fake_pool(config, Reader("left"), Reader("right")), MODELS,
+                         NeedleGridSpec((64,), (0, 100), repeats=1))
+    finally:
+        await db.dispose()
+    page = tmp_path / "report.html"
+    done = playground("report", "--html", str(page), db_url=url)
+    assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    assert "<h2>Needle in a haystack: left vs right</h2>" in html
+    assert html.count("data:image/png;base64,") >= 1

@@ -84,6 +84,7 @@ def report(
     from playground.output.tables import print_report
     from playground.stats.report import summarize
     from playground.store.database import Database
+    from playground.store.needle_queries import NeedleGrid, needle_grid, needle_pairs
     from playground.store.report_queries import ReportData, collect
 
     if html is not None and html.exists() and not force:
@@ -91,15 +92,16 @@ def report(
         raise typer.Exit(2)
     filters = _filters(models, raters, categories, since, until, all_votes, length)
 
-    async def run() -> ReportData:
+    async def run() -> tuple[ReportData, list[NeedleGrid]]:
         db = Database.from_env()
         try:
             await check_database(db)
-            return await collect(db, filters)
+            grids = [await needle_grid(db, pair) for pair in await needle_pairs(db)] if html is not None else []
+            return await collect(db, filters), grids
         finally:
             await db.dispose()
 
-    data = run_async(run())
+    data, needle_grids = run_async(run())
     result = summarize(data, bootstrap_rounds=rounds, per_rater=True)
     if as_json:
         typer.echo(result.model_dump_json())
@@ -107,9 +109,14 @@ def report(
         print_report(result, Console())
     if html is not None:
         from playground.output.html_page import render_html
+        from playground.output.needle_plots import needle_heat_maps
         from playground.output.plots import all_plots
 
         plots = all_plots(data, result)
+        for grid in needle_grids:  # the needle sweeps' heat maps, one picture per pair of models
+            heat_maps = needle_heat_maps(grid)
+            if heat_maps is not None:
+                plots[f"Needle in a haystack: {' vs '.join(grid.models)}"] = heat_maps
         html.write_text(render_html(result, plots), encoding="utf-8")
         err.print(f"report with {len(plots)} plots -> {html}")
 

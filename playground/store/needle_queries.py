@@ -56,6 +56,17 @@ async def done_cells(db: Database, models: tuple[str, str]) -> set[str]:
         return {item for item in (await session.exec(query)).all() if item is not None}
 
 
+async def needle_pairs(db: Database) -> list[tuple[str, str]]:
+    """The pairs of models that needle sweeps were run for (each pair once, in name order)."""
+    query = (
+        select(col(Conversation.model_a), col(Conversation.model_b)).distinct()
+        .join(Turn, col(Turn.conversation_id) == col(Conversation.id)).where(*_needle_turns())
+    )
+    async with db.reading() as session:
+        rows = (await session.exec(query)).all()
+    return sorted({(min(a, b), max(a, b)) for a, b in rows})
+
+
 @dataclass(frozen=True)
 class NeedleCell:
     """One model's results at one length and depth, over the repeats."""
