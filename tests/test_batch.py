@@ -70,7 +70,13 @@ async def test_every_item_once_then_done_items_are_skipped(batch_config: Path, t
     assert statuses == [("done", 40)]
 
 
-async def test_a_failing_item_is_reported_and_the_run_goes_on(batch_config: Path, tmp_path: Path) -> None:
+async def test_a_failing_item_is_reported_and_the_run_goes_on(
+    vllm_server: VLLMServer, demo_models_dir: Path, tmp_path: Path
+) -> None:
+    # Both models refuse a prompt over their window (the default, middle, would cut the document).
+    refusing = write_config(tmp_path / "refusing.yaml", [vllm_model_entry(vllm_server, truncation="refuse"),
+                                                         local_model_entry(demo_models_dir, truncation="refuse")],
+                            *MODELS, blind=True)
     (tmp_path / "mixed.yaml").write_text(
         "name: mixed\nitems:\n"
         "  - {id: short1, category: c, difficulty: easy, language: en, prompt: Say hi.}\n"
@@ -78,7 +84,7 @@ async def test_a_failing_item_is_reported_and_the_run_goes_on(batch_config: Path
         " document: {tokens: 6000, needle: The code is 1., seed: 1}}\n"
         "  - {id: short2, category: c, difficulty: easy, language: en, prompt: Say bye.}\n"
     )
-    config = load_config(batch_config)
+    config = load_config(refusing)
     db = Database(f"sqlite:///{tmp_path / 'm.db'}")
     await upgrade(db)
     try:
@@ -86,8 +92,9 @@ async def test_a_failing_item_is_reported_and_the_run_goes_on(batch_config: Path
                                  MODELS, concurrency=2, settings=TurnSettings(max_tokens=8))
         assert result.done == 2 and [o.item_id for o in result.failed] == ["too_long"]
         problems = " ".join(result.failed[0].problems)
-        # Both sides say why: the prompt does not fit the 2048-token context window.
-        assert "side a" in problems and "side b" in problems and "2048" in problems
+        # Both sides say why: the prompt does not fit the 2,048-token context window; nothing was sent.
+        assert "side a" in problems and "side b" in problems and "2,048-token window" in problems
+        assert problems.count("Not sent") == 2
         again = await run_batch(db, config, BackendPool(config), load_prompt_set(tmp_path / "mixed.yaml"), MODELS)
         assert again.skipped == 2 and [o.item_id for o in again.failed] == ["too_long"]  # retried
     finally:
