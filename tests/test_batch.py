@@ -108,12 +108,12 @@ def test_an_interrupted_run_goes_on_where_it_stopped(batch_config: Path, tmp_pat
                "--concurrency", "1", "--max-tokens", "64"]
     run = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True)
 
-    def stored() -> int:
+    def stored(complete_only: bool = False) -> int:
         if not db_file.exists():
             return 0
         with sqlite3.connect(db_file) as conn:
             try:
-                return conn.execute("SELECT count(*) FROM turns").fetchone()[0]
+                return conn.execute("SELECT count(*) FROM turns t" + (COMPLETE if complete_only else "")).fetchone()[0]
             except sqlite3.OperationalError:  # tables not created yet
                 return 0
 
@@ -126,15 +126,23 @@ def test_an_interrupted_run_goes_on_where_it_stopped(batch_config: Path, tmp_pat
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr
     assert "interrupted" in stderr
-    before = stored()
-    assert 3 <= before < 20
+    # The item in flight when interrupted is kept too (stopped, with its partial answers), and is
+    # not done: the next run asks it again.
+    before = stored(complete_only=True)
+    assert 2 <= before < 20 and stored() - before <= 1
 
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert f"{20 - before} done, 0 failed, {before} skipped (done before) of 20 items" in done.stderr
     with sqlite3.connect(db_file) as conn:
-        items = [r[0] for r in conn.execute("SELECT item_id FROM turns")]
-    assert sorted(items) == sorted(set(items)) and len(items) == 20
+        complete = [r[0] for r in conn.execute("SELECT item_id FROM turns t" + COMPLETE)]
+        unfinished = conn.execute("SELECT r.status FROM turns t JOIN responses r ON r.turn_id = t.id "
+                                  "WHERE t.id NOT IN (SELECT t.id FROM turns t" + COMPLETE + ")").fetchall()
+    assert sorted(complete) == sorted(set(complete)) and len(complete) == 20
+    assert all(status == "stopped" or status == "done" for (status,) in unfinished)
+
+
+COMPLETE = " WHERE (SELECT count(*) FROM responses r WHERE r.turn_id = t.id AND r.status = 'done') = 2"
 
 
 async def test_bench_batch_measures_each_concurrency(batch_config: Path) -> None:
