@@ -10,14 +10,14 @@ Sides are drawn at random per item, so that position bias cannot favour one mode
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from playground.arena.duel import Duel, TurnSettings
 from playground.arena.lifecycle import ConversationSeat, TurnInput, TurnRun
+from playground.arena.runs import ItemOutcome, RunTally, run_each, turn_problems
 from playground.backends.registry import BackendPool
 from playground.core.config import PlaygroundConfig
 from playground.evalsets.prompt_sets import PromptItem, PromptSet
@@ -26,27 +26,8 @@ from playground.store.queue import batch_rater_id, done_items
 
 
 @dataclass
-class ItemOutcome:
-    item_id: str
-    ok: bool
-    problems: list[str] = field(default_factory=list)  # "side b (model): the error"
-
-
-@dataclass
-class BatchResult:
-    prompt_set: str
-    models: tuple[str, str]
-    total: int
-    skipped: int  # already done before this run
-    outcomes: list[ItemOutcome] = field(default_factory=list)
-
-    @property
-    def done(self) -> int:
-        return sum(o.ok for o in self.outcomes)
-
-    @property
-    def failed(self) -> list[ItemOutcome]:
-        return [o for o in self.outcomes if not o.ok]
+class BatchResult(RunTally[ItemOutcome]):
+    prompt_set: str = ""
 
 
 async def run_item(
@@ -58,10 +39,8 @@ async def run_item(
     duel = Duel.seated(config, pool, seats[0], seats[1], blind=True)
     run = TurnRun(db, duel, ConversationSeat(f"batch-{uuid.uuid4()}", owner, kind="batch"),
                   TurnInput.from_item(prompt_set.name, item), settings)
-    await run.open()
     await run.play()
-    problems = [f"side {side} ({r.model}): {r.error or r.status}" for side, r in sorted(run.turn.records().items())
-                if r.status != "done"]
+    problems = turn_problems(run.turn.records())
     return ItemOutcome(item.id, not problems, problems)
 
 
@@ -79,23 +58,17 @@ async def run_batch(
     todo = [item for item in prompt_set.items if item.id not in done]
     if limit is not None:
         todo = todo[:limit]
-    result = BatchResult(prompt_set.name, models, total=len(prompt_set.items), skipped=len(done))
+    result = BatchResult(models, total=len(prompt_set.items), skipped=len(done), prompt_set=prompt_set.name)
     if on_start:
         on_start(len(todo))
     owner = await batch_rater_id(db)
     rng = random.Random(seed)
-    gate = asyncio.Semaphore(concurrency)
 
-    async def one(item: PromptItem) -> None:
-        async with gate:
-            try:
-                outcome = await run_item(db, owner, config, pool, prompt_set, item, models, settings,
-                                         random.Random(rng.random()))
-            except Exception as exc:  # one broken item must not stop the run
-                outcome = ItemOutcome(item.id, False, [f"{type(exc).__name__}: {exc}"])
-        result.outcomes.append(outcome)
-        if on_item:
-            on_item(outcome)
+    async def one(item: PromptItem) -> ItemOutcome:
+        return await run_item(db, owner, config, pool, prompt_set, item, models, settings, random.Random(rng.random()))
 
-    await asyncio.gather(*(one(item) for item in todo))
+    def broken(item: PromptItem, exc: Exception) -> ItemOutcome:
+        return ItemOutcome(item.id, False, [f"{type(exc).__name__}: {exc}"])
+
+    await run_each(todo, concurrency, one, broken, result, on_item)
     return result

@@ -15,7 +15,6 @@ stored with its error and reported; the next run tries it again.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 
 from playground.arena.duel import Duel, TurnSettings
 from playground.arena.lifecycle import ConversationSeat, TurnInput, TurnRun
+from playground.arena.runs import ItemOutcome, RunTally, run_each, turn_problems
 from playground.backends.registry import BackendPool
 from playground.core.config import PlaygroundConfig
 from playground.core.vocabulary import SIDES, Side, TruncationPolicy
@@ -44,28 +44,12 @@ from playground.store.queue import batch_rater_id
 
 
 @dataclass
-class CellOutcome:
-    item_id: str
-    ok: bool
-    problems: list[str] = field(default_factory=list)  # "side b (model): the error"
+class CellOutcome(ItemOutcome):
     found: dict[str, bool | None] = field(default_factory=dict)  # model -> did its answer contain the code
     tokens: dict[str, int] = field(default_factory=dict)  # model -> its haystack's tokens, its own tokenizer
 
 
-@dataclass
-class NeedleRun:
-    models: tuple[str, str]
-    total: int  # cells in the grid
-    skipped: int  # already done before this run
-    outcomes: list[CellOutcome] = field(default_factory=list)
-
-    @property
-    def done(self) -> int:
-        return sum(o.ok for o in self.outcomes)
-
-    @property
-    def failed(self) -> list[CellOutcome]:
-        return [o for o in self.outcomes if not o.ok]
+NeedleRun = RunTally[CellOutcome]
 
 
 def haystack_document(built: BuiltHaystack, source: HaystackSource) -> DocumentText:
@@ -101,8 +85,7 @@ async def run_cell(
                   policies=policies)
     await run.play()
     records = run.turn.records()
-    problems = [f"side {side} ({r.model}): {r.error or r.status}" for side, r in sorted(records.items())
-                if r.status != "done"]
+    problems = turn_problems(records)
     item = cell.prompt_item()
     # The same check the lifecycle stored with each answer (an answer that did not end normally: None).
     found = {r.model: check_answer(r.text, item).reference_match if r.status == "done" else None
@@ -142,17 +125,12 @@ async def run_needle(
     if on_start:
         on_start(len(todo))
     owner = await batch_rater_id(db)
-    gate = asyncio.Semaphore(concurrency)
 
-    async def one(cell: GridCell) -> None:
-        async with gate:
-            try:
-                outcome = await run_cell(db, owner, config, pool, models, cell, source, settings, policy)
-            except Exception as exc:  # one broken cell must not stop the sweep
-                outcome = CellOutcome(cell.item_id, False, [f"{type(exc).__name__}: {exc}"])
-        result.outcomes.append(outcome)
-        if on_cell:
-            on_cell(outcome)
+    async def one(cell: GridCell) -> CellOutcome:
+        return await run_cell(db, owner, config, pool, models, cell, source, settings, policy)
 
-    await asyncio.gather(*(one(cell) for cell in todo))
+    def broken(cell: GridCell, exc: Exception) -> CellOutcome:
+        return CellOutcome(cell.item_id, False, [f"{type(exc).__name__}: {exc}"])
+
+    await run_each(todo, concurrency, one, broken, result, on_cell)
     return result

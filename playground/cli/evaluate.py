@@ -185,8 +185,9 @@ def batch(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from playground.arena.batch import BatchResult, ItemOutcome, run_batch
+    from playground.arena.batch import BatchResult, run_batch
     from playground.arena.duel import TurnSettings
+    from playground.arena.runs import ItemOutcome
     from playground.backends.registry import BackendPool
     from playground.evalsets.prompt_sets import PromptSetError, load_prompt_set
     from playground.store.database import Database
