@@ -287,10 +287,10 @@ async def test_jsonl_keeps_unrated_earlier_turns_as_context(db: Database) -> Non
 async def test_a_running_export_does_not_block_raters_saving(rated: Database) -> None:
     import asyncio
 
-    from playground.output.export import _rated_responses
+    from playground.store.export_queries import rated_responses
 
     ben = await add_rater(rated, "carl", "pw-carl-123")
-    stream = _rated_responses(rated, Filters(blind_only=False))
+    stream = rated_responses(rated, Filters(blind_only=False))
     first = await stream.__anext__()  # the export's read is open, mid-stream
     assert len(first) == 8
     try:
