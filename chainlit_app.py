@@ -24,7 +24,9 @@ from playground.store.raters import authenticate
 from playground.ui import attachments, duel_flow, flows, session
 from playground.ui.context import AppContext
 from playground.ui.data_layer import PlaygroundDataLayer
+from playground.ui.health import install_health
 from playground.ui.origins import restrict_socket_origins
+from playground.ui.replica import install_replica
 
 
 async def _check_database() -> None:
@@ -34,6 +36,11 @@ async def _check_database() -> None:
     finally:
         await probe.dispose()
 
+
+try:
+    REPLICA = install_replica()  # the X-Playground-Replica header, and the replica in log lines
+except ValueError as exc:
+    sys.exit(f"playground: cannot start: PLAYGROUND_REPLICA: {exc}")
 
 try:
     CONFIG = load_config()
@@ -47,6 +54,7 @@ except OSError as exc:
 
 restrict_socket_origins()  # the socket, like HTTP, serves the app's own page unless configured
 APP = AppContext(config=CONFIG, db=Database.from_env(), pool=BackendPool(CONFIG))
+install_health(APP, REPLICA)  # GET /healthz: the database and the arena's models
 
 
 @cl.set_starters

@@ -59,10 +59,23 @@ def up(
     port: int = typer.Option(8080, help="port of the Chainlit app"),
     host: str = typer.Option("127.0.0.1"),
     headless: bool = typer.Option(False, help="do not open a browser"),
+    replica_name: str | None = typer.Option(
+        None, "--replica-name",
+        help="this app replica's name, in its log lines and its X-Playground-Replica response header "
+        "(default: $PLAYGROUND_REPLICA, else the host name)",
+    ),
 ) -> None:
     """Start the playground (with --demo: build and serve the demo models first)."""
     from playground.core.locations import app_files
+    from playground.core.replica import REPLICA_ENV, check_replica_name
+    from playground.core.replica import replica_name as default_replica_name
     from playground.store.database import database_url
+
+    try:
+        replica = check_replica_name(replica_name or default_replica_name())
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
 
     app_dir = _chainlit_app_dir()
     command = [sys.executable, "-m", "chainlit", "run", str(app_files() / "chainlit_app.py"),
@@ -70,6 +83,7 @@ def up(
     if headless:
         command.append("--headless")
     env = dict(os.environ)
+    env[REPLICA_ENV] = replica
     # The app runs in the app folder: name the database by its full URL so that the app and
     # this command use the same one (the default SQLite file is in the work folder).
     env["PLAYGROUND_DATABASE_URL"] = database_url()

@@ -1,0 +1,37 @@
+"""``GET /healthz``: the replica's health as JSON for a proxy, compose and people
+(what is checked, and when it is 503, is in :mod:`playground.arena.health`).
+
+Chainlit's router ends with a catch-all route that serves the single-page app for every GET path,
+and it is included in the server when ``chainlit.server`` is imported, before the app module
+loads: a route added afterwards would never be reached. So this route is put first.
+"""
+
+from __future__ import annotations
+
+from chainlit.config import config
+from chainlit.server import app
+from fastapi.routing import APIRoute
+from starlette.responses import JSONResponse
+
+from playground.arena.health import HealthCheck
+from playground.ui.context import AppContext
+
+HEALTH_PATH = "/healthz"
+
+
+def install_health(context: AppContext, replica: str) -> HealthCheck:
+    """Serve ``/healthz`` (under Chainlit's root path, as its own routes are) from this app's
+    config, database and backends. Calling it again (a reload) replaces the route."""
+    check = HealthCheck(context.config, context.pool, context.db)
+
+    async def healthz() -> JSONResponse:
+        health = await check.check(replica)
+        # Never cached by a proxy or a browser: each answer is the state now.
+        return JSONResponse(health.as_json(), status_code=health.http_status, headers={"Cache-Control": "no-store"})
+
+    path = f"{config.run.root_path}{HEALTH_PATH}"
+    route = APIRoute(path, healthz, methods=["GET", "HEAD"], include_in_schema=False)
+    routes = app.router.routes
+    routes[:] = [r for r in routes if getattr(r, "path", None) != path]
+    routes.insert(0, route)
+    return check
