@@ -3,6 +3,7 @@ database: counting, the four policies, refusals, differing sides, what is stored
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
@@ -17,7 +18,7 @@ from playground.store.database import Database
 from playground.store.documents import DocumentText, documents_of_conversation
 from playground.store.tables import Document, Response, TurnDocument
 
-from .test_lifecycle import chat_seat, fake_config, fake_pool
+from .test_lifecycle import chat_seat, fake_config, fake_pool, responses_of
 
 WORDS = [f"w{i}" for i in range(1000)]  # a document of 1,000 tokens, each word its own token
 DOCUMENT = " ".join(WORDS)
@@ -139,3 +140,87 @@ async def test_a_follow_up_asks_about_the_same_document_stored_once(db: Database
         links = (await session.exec(select(TurnDocument))).all()
     assert len(documents) == 1 and len(links) == 2  # stored once, referenced by both turns
     assert [d.id for d in await documents_of_conversation(db, seat.id)] == [document().id]
+
+
+# --- sent before counted: provisional plans -------------------------------------------------------
+
+def long_words(count: int, word: str) -> str:
+    return " ".join(f"{word}{i}" for i in range(count))
+
+
+class SlowCounting(FakeBackend):
+    """Counts like a server's /tokenize, a round trip away: the stream starts before the count."""
+
+    async def count_prompt(self, messages: list[ChatMessage], params: SamplingParams) -> int:
+        await asyncio.sleep(0.05)
+        return await super().count_prompt(messages, params)
+
+
+async def test_once_a_backend_was_counted_a_long_prompt_that_fits_goes_out_before_its_count(db: Database) -> None:
+    config = fake_config()
+    # Long words: few tokens per byte. 1,000 such words are about 9 KB: far from surely fitting a
+    # 2,000-token window by bytes, well inside it by tokens.
+    left = SlowCounting("left", [words_script("first"), words_script("second")], window=2000)
+    right = FakeBackend("right", [words_script("one"), words_script("two")], window=2000)
+    pool = fake_pool(config, left, right)
+    plans = []
+    counted_when_shown: list[bool] = []  # for each side-a event: was its count known by then?
+    for n in range(2):  # two conversations (a new duel each), the same backends
+        run = TurnRun(db, Duel.from_config(config, pool), await chat_seat(db),
+                      TurnInput("Which word?", documents=(document(long_words(1000, f"longword{n}x"), f"d{n}.txt"),)),
+                      TurnSettings(max_tokens=100))
+        await run.play(
+            on_prepared=lambda run=run: plans.append(dict(run.turn.plans)),
+            on_event=lambda e, run=run: counted_when_shown.append(run.turn.plans["a"].full_tokens is not None)
+            if e.side == "a" else None)
+        responses = await responses_of(db, run.stored.id)  # type: ignore[union-attr]
+        # Counted all the same, before the turn was stored: the record has the count.
+        assert responses["a"].prompt_tokens_sent == await left.count_prompt(left.requests[n][0], PARAMS)
+        assert responses["a"].status == "done" and responses["a"].text == ["first", "second"][n]
+    # The first was counted before it was sent (nothing learnt yet); the second was not waited for.
+    assert not plans[0]["a"].provisional and plans[0]["a"].full_tokens is not None
+    assert plans[1]["a"].provisional and plans[1]["a"].full_tokens is None
+    assert counted_when_shown and all(counted_when_shown)  # nothing was shown before its count
+
+
+async def test_a_provisional_prompt_that_does_not_fit_after_all_is_dropped_and_sent_again_cut(db: Database) -> None:
+    config = fake_config()
+    left = SlowCounting("left", [words_script("learnt"), words_script("DROPPED ANSWER"), words_script("cut answer")],
+                        window=2000)
+    right = FakeBackend("right", [words_script("one")], window=100_000)
+    pool = fake_pool(config, left, right)
+    # Learnt on long words (about 0.1 token per byte) ...
+    await TurnRun(db, Duel.from_config(config, pool), await chat_seat(db), TurnInput("q?", documents=(document(long_words(1000, "longwordxx")),)),
+                  TurnSettings(max_tokens=100), policies={"a": "middle", "b": "middle"}).play()
+    # ... then a document of one-letter words: 3,000 tokens in about 6 KB, which the estimate
+    # (6 KB at 0.1 token per byte) takes for a fit.
+    shown: list[str] = []
+    run = TurnRun(db, Duel.from_config(config, pool), await chat_seat(db),
+                  TurnInput("q?", documents=(document(" ".join("x" * 3000)),)),
+                  TurnSettings(max_tokens=100), policies={"a": "middle", "b": "middle"})
+    await run.play(on_event=lambda e: shown.append(getattr(e.event, "text", "")) if e.side == "a" else None)
+    assert len(left.requests) == 3  # the provisional request, dropped, then the cut one
+    assert len(left.requests[1][0][0]["content"].split()) > 3000
+    assert "were cut here" in left.requests[2][0][0]["content"]
+    assert "DROPPED" not in "".join(shown) and "".join(shown) == "cut answer"
+    plan = run.turn.plans["a"]
+    assert plan.cut and not plan.provisional and plan.sent_tokens is not None and plan.sent_tokens + 100 <= 2000
+    responses = await responses_of(db, run.stored.id)  # type: ignore[union-attr]
+    assert responses["a"].text == "cut answer" and "the middle dropped" in (responses["a"].context_note or "")
+
+
+async def test_a_provisional_prompt_refused_after_all_sends_nothing_more_and_says_why(db: Database) -> None:
+    config = fake_config()
+    left = SlowCounting("left", [words_script("learnt"), words_script("DROPPED")], window=2000)
+    right = FakeBackend("right", [words_script("one")], window=100_000)
+    pool = fake_pool(config, left, right)
+    await TurnRun(db, Duel.from_config(config, pool), await chat_seat(db), TurnInput("q?", documents=(document(long_words(1000, "longwordxx")),)),
+                  TurnSettings(max_tokens=100), policies={"a": "refuse", "b": "refuse"}).play()
+    run = TurnRun(db, Duel.from_config(config, pool), await chat_seat(db),
+                  TurnInput("q?", documents=(document(" ".join("x" * 3000)),)),
+                  TurnSettings(max_tokens=100), policies={"a": "refuse", "b": "refuse"})
+    await run.play()
+    assert len(left.requests) == 2  # the provisional request only
+    responses = await responses_of(db, run.stored.id)  # type: ignore[union-attr]
+    assert responses["a"].status == "error" and (responses["a"].error or "").startswith("Not sent")
+    assert responses["a"].text == "" and responses["b"].text == "one"

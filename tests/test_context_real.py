@@ -71,3 +71,53 @@ async def test_each_side_gets_what_its_policy_fits_and_the_server_agrees_with_th
         assert "the middle dropped" in (stored["b"].context_note or "")
     finally:
         await db.dispose()
+
+
+def text_document(text: str, name: str) -> DocumentText:
+    data = text.encode()
+    return DocumentText(hashlib.sha256(data).hexdigest(), name, "text", text, len(data), None)
+
+
+async def test_vllm_prompts_go_out_before_their_count_once_learnt_and_a_wrong_guess_is_sent_again_cut(
+    duel_config: PlaygroundConfig, tmp_path
+) -> None:
+    from playground.store.migrate import upgrade
+
+    db = Database(f"sqlite:///{tmp_path / 'p.db'}")
+    await upgrade(db)
+    pool = BackendPool(duel_config)  # fresh backends: nothing learnt yet
+    rater = await add_rater(db, "r-provisional", "password-1")
+    assert rater.id is not None
+
+    async def turn(text: str, name: str) -> tuple[bool, Response]:
+        duel = Duel.seated(duel_config, pool, "vllm-demo", "local-demo", blind=False)
+        run = TurnRun(db, duel, ConversationSeat(str(uuid.uuid4()), rater.id),  # type: ignore[arg-type]
+                      TurnInput("How many words?", documents=(text_document(text, name),)),
+                      TurnSettings(temperature=0.0, max_tokens=MAX_TOKENS), policies={"a": "head", "b": "middle"})
+        provisional: list[bool] = []
+        stored = await run.play(on_prepared=lambda: provisional.append(run.turn.plans["a"].provisional))
+        async with db.sessions() as session:
+            row = (await session.exec(select(Response).where(Response.turn_id == stored.id,
+                                                             Response.side == "a"))).one()
+        return provisional[0], row
+
+    try:
+        # "the the the ...": about 4 bytes a demo token. Too long to surely fit by bytes, so the
+        # first is counted before it is sent, and vLLM's tokens-per-byte are learnt from it.
+        first_provisional, first = await turn("the " * 1000, "sparse-1.txt")
+        second_provisional, second = await turn("the " * 1100 + "end", "sparse-2.txt")
+        assert not first_provisional and second_provisional
+        for row in (first, second):
+            assert row.status == "done" and row.context_window == 2048
+            # Counted all the same (alongside), and what vLLM reports it received.
+            assert row.prompt_tokens_sent is not None and row.prompt_tokens == row.prompt_tokens_sent
+        # "aaaa...": a token a byte, four times denser than learnt: the guess is wrong, the count
+        # (or vLLM's own refusal) says so, and the side is sent again with its document cut.
+        third_provisional, third = await turn("a" * 3000, "dense.txt")
+        assert third_provisional
+        assert third.status == "done", third.error
+        assert third.prompt_tokens_full is not None and third.prompt_tokens_full > 3000
+        assert third.prompt_tokens_sent is not None and third.prompt_tokens_sent + MAX_TOKENS <= 2048
+        assert third.prompt_tokens == third.prompt_tokens_sent and "Kept the first" in (third.context_note or "")
+    finally:
+        await db.dispose()

@@ -12,11 +12,21 @@ its own model's tokenizer and held against its model's context window, leaving r
 The two sides may have different tokenizers, windows and policies, so each gets its own plan.
 When a side cannot count (an OpenAI-compatible server without ``/tokenize`` and no tokenizer in
 the config) its prompt is sent whole and its pane says the tokens were not counted.
+
+Counting must not cost the first token its time: a server's ``/tokenize`` is a round trip, and the
+app's path to the first token should be the backend's own. So a prompt is sent *before* it is
+counted when it surely fits (see surely_fits: counted alongside, for the pane and the record) or,
+once this backend has been counted on a long prompt, when it fits by the tokens per byte seen so
+far with a margin (see likely_fits). Such a plan is *provisional*: the real plan is made alongside
+the stream and nothing the model sends is shown before it is known; if the count says the prompt
+does not fit after all, that request is dropped and the side starts again with the real plan
+(cut or refused). The pane still shows "N tokens of W" before any answer text.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +40,14 @@ MAX_FITTING_ROUNDS = 4
 # A prompt whose bytes leave this much room fits whatever the tokenizer (see surely_fits).
 TEMPLATE_TOKENS_PER_MESSAGE = 32
 TEMPLATE_TOKENS = 256
+# likely_fits: a backend's density is learnt from prompts at least this long (the chat template's
+# own tokens would skew a short one), and the estimate gets this margin on top.
+LEARN_MIN_BYTES = 2_048
+DENSITY_MARGIN = 1.10
+
+# The most tokens per UTF-8 byte each backend has been counted at (long prompts only), by id():
+# backends need not be hashable; an entry goes with its backend (weakref.finalize).
+_densities: dict[int, float] = {}
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,8 @@ class ContextPlan:
     kept_document_tokens: int | None = None  # of those, how many were sent
     refused: str | None = None  # why nothing is sent to this side
     uncounted: str | None = None  # why the tokens could not be counted
+    # Sent before counting on an estimate (likely_fits): the real plan is made while it streams.
+    provisional: bool = False
 
     @property
     def cut(self) -> bool:
@@ -70,9 +90,34 @@ def surely_fits(messages: list[ChatMessage], max_tokens: int, window: int) -> bo
     SentencePiece with byte fallback never make more tokens than the text has UTF-8 bytes, and
     the chat template adds a bounded number per message. Such a prompt is sent at once and
     counted alongside (for the pane and the record), so counting costs a short turn nothing."""
-    text_bytes = sum(len(m["content"].encode("utf-8")) for m in messages)
+    text_bytes = _prompt_bytes(messages)
     template = TEMPLATE_TOKENS + TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
     return text_bytes + template + max_tokens <= window
+
+
+def _prompt_bytes(messages: list[ChatMessage]) -> int:
+    return sum(len(m["content"].encode("utf-8")) for m in messages)
+
+
+def learn_density(backend: Backend, messages: list[ChatMessage], tokens: int) -> None:
+    """Remember how densely this backend's tokenizer counted a long prompt (for likely_fits)."""
+    size = _prompt_bytes(messages)
+    if size < LEARN_MIN_BYTES:
+        return
+    key = id(backend)
+    if key not in _densities:
+        weakref.finalize(backend, _densities.pop, key, None)
+    _densities[key] = max(_densities.get(key, 0.0), tokens / size)
+
+
+def likely_fits(backend: Backend, messages: list[ChatMessage], max_tokens: int, window: int) -> bool:
+    """True when, at the densest this backend has counted a long prompt, the prompt fits with a
+    margin. False until the backend has been counted once on a long prompt."""
+    density = _densities.get(id(backend))
+    if density is None:
+        return False
+    estimate = _prompt_bytes(messages) * density * DENSITY_MARGIN + TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
+    return estimate + max_tokens <= window
 
 
 async def count_fitting(plan: ContextPlan, backend: Backend, messages: list[ChatMessage],
@@ -82,6 +127,7 @@ async def count_fitting(plan: ContextPlan, backend: Backend, messages: list[Chat
         tokens = await backend.count_prompt(messages, params)
     except TokenCountUnavailable as exc:
         return dataclasses.replace(plan, uncounted=str(exc))
+    learn_density(backend, messages, tokens)
     return dataclasses.replace(plan, full_tokens=tokens, sent_tokens=tokens)
 
 
@@ -102,12 +148,21 @@ async def plan_context(
     documents in place; it is called with cut versions of the documents while fitting.
 
     ``count_later``: a prompt that surely fits (see surely_fits) gets a plan without counts at
-    once; the caller counts it with count_fitting while it streams."""
+    once, and the caller counts it with count_fitting while it streams; one that likely fits (see
+    likely_fits) gets a *provisional* plan, and the caller makes the real one (this function
+    without ``count_later``) while it streams and acts on it before showing anything."""
     try:
         window = await backend.context_window()
-        if count_later and surely_fits(build(documents_text), params.max_tokens, window.tokens):
-            return ContextPlan(side, policy, window.tokens, window.source, None, None, documents_text)
-        full = await backend.count_prompt(build(documents_text), params)
+        if count_later:
+            messages = build(documents_text)
+            if surely_fits(messages, params.max_tokens, window.tokens):
+                return ContextPlan(side, policy, window.tokens, window.source, None, None, documents_text)
+            if likely_fits(backend, messages, params.max_tokens, window.tokens):
+                return ContextPlan(side, policy, window.tokens, window.source, None, None, documents_text,
+                                   provisional=True)
+        messages = build(documents_text)
+        full = await backend.count_prompt(messages, params)
+        learn_density(backend, messages, full)
     except TokenCountUnavailable as exc:
         return ContextPlan(side, policy, None, None, None, None, documents_text, uncounted=str(exc))
     base = ContextPlan(side, policy, window.tokens, window.source, full, full, documents_text)

@@ -127,6 +127,7 @@ class DuelTurn:
         self.plans: dict[Side, ContextPlan] = {}  # each side's context budget, once prepared
         self.sent_at: float | None = None  # wall-clock time (epoch s) when both prompts were sent
         self._counting: dict[Side, asyncio.Task[None]] = {}  # counts of prompts sent before counting
+        self._policies: dict[Side, TruncationPolicy] = {}
 
     def documents_for(self, side: Side) -> str:
         """The documents this side is sent, rendered, before any cut."""
@@ -137,8 +138,10 @@ class DuelTurn:
 
     async def prepare(self, policies: Mapping[Side, TruncationPolicy]) -> dict[Side, ContextPlan]:
         """Count each side's prompt with its own tokenizer and fit it to its window (both sides
-        at once: one may ask a server while the other tokenizes locally)."""
+        at once: one may ask a server while the other tokenizes locally). A prompt that surely or
+        likely fits is not waited for: see arena.context on provisional plans."""
         sides = list(self.duel.contenders)
+        self._policies = dict(policies)
         plans = await asyncio.gather(*(
             plan_context(side, self.duel.contenders[side].backend, functools.partial(self.messages_for, side),
                          self.documents_for(side), self.settings.sampling_for(self.duel.contenders[side].defaults),
@@ -147,7 +150,10 @@ class DuelTurn:
         ))
         self.plans = dict(zip(sides, plans, strict=True))
         for side, plan in self.plans.items():
-            if plan.window is not None and plan.full_tokens is None and plan.uncounted is None:
+            if plan.provisional:
+                # Sent now on an estimate; the real plan, made meanwhile, decides before anything shows.
+                self._counting[side] = asyncio.create_task(self._replan(side), name=f"plan-{side}")
+            elif plan.window is not None and plan.full_tokens is None and plan.uncounted is None:
                 # It surely fits: sent now, counted alongside (the pane shows the count when known).
                 self._counting[side] = asyncio.create_task(self._count(side, plan), name=f"count-{side}")
         return self.plans
@@ -156,6 +162,12 @@ class DuelTurn:
         contender = self.duel.contenders[side]
         self.plans[side] = await count_fitting(plan, contender.backend, self.messages_for(side, plan.documents_text),
                                                self.settings.sampling_for(contender.defaults))
+
+    async def _replan(self, side: Side) -> None:
+        contender = self.duel.contenders[side]
+        self.plans[side] = await plan_context(
+            side, contender.backend, functools.partial(self.messages_for, side), self.documents_for(side),
+            self.settings.sampling_for(contender.defaults), self._policies[side])
 
     async def counted(self) -> dict[Side, ContextPlan]:
         """The plans with the counts made while streaming (before a turn is stored)."""
@@ -200,33 +212,61 @@ class DuelTurn:
     async def _pump(self, side: Side, queue: asyncio.Queue[SideEvent | Side]) -> None:
         contender = self.duel.contenders[side]
         generation = self.generations[side]
-        plan = self.plans.get(side)
-        params = self.settings.sampling_for(contender.defaults)
         generation.start()
-        if plan is not None and plan.refused:
-            # Nothing goes to this model; its pane says why while the other side answers.
-            refusal = ErrorEvent(plan.refused)
-            generation.feed(refusal)
-            queue.put_nowait(SideEvent(side, refusal))
-            queue.put_nowait(side)
-            return
-        messages = self.messages_for(side, plan.documents_text if plan is not None else self.documents_for(side))
-        events = contender.backend.stream(messages, params)
         try:
-            async for event in events:
-                generation.feed(event)
-                queue.put_nowait(SideEvent(side, event))
-            if not generation.finished:
-                event = ErrorEvent(f"{contender.model}: the stream ended without a result")
-                generation.feed(event)
-                queue.put_nowait(SideEvent(side, event))
+            plan = self.plans.get(side)
+            if plan is not None and plan.provisional:
+                if await self._streamed(side, plan, queue, gate=self._counting[side]):
+                    return
+                plan = self.plans[side]  # it did not fit after all: again, with the real plan
+            if plan is not None and plan.refused:
+                # Nothing goes to this model; its pane says why while the other side answers.
+                refusal = ErrorEvent(plan.refused)
+                generation.feed(refusal)
+                queue.put_nowait(SideEvent(side, refusal))
+                return
+            await self._streamed(side, plan, queue)
         except Exception as exc:  # a bug in one backend must not end the other side
             event = ErrorEvent(f"{contender.model}: {type(exc).__name__}: {exc}")
             generation.feed(event)
             queue.put_nowait(SideEvent(side, event))
         finally:
-            await events.aclose()
             queue.put_nowait(side)
+
+    async def _streamed(
+        self, side: Side, plan: ContextPlan | None, queue: asyncio.Queue[SideEvent | Side],
+        gate: asyncio.Task[None] | None = None,
+    ) -> bool:
+        """Stream this side with ``plan``'s documents. With a ``gate`` (the real plan being made
+        for a provisional one), nothing is passed on before it is done, and the stream is dropped
+        unsent (False) when the real plan sends something else; otherwise True."""
+        contender = self.duel.contenders[side]
+        generation = self.generations[side]
+        messages = self.messages_for(side, plan.documents_text if plan is not None else self.documents_for(side))
+        events = contender.backend.stream(messages, self.settings.sampling_for(contender.defaults))
+        try:
+            async for event in events:
+                if gate is not None:
+                    if not await self._passed(side, plan, gate):
+                        return False
+                    gate = None
+                generation.feed(event)
+                queue.put_nowait(SideEvent(side, event))
+            if gate is not None and not await self._passed(side, plan, gate):
+                return False
+            if not generation.finished:
+                event = ErrorEvent(f"{contender.model}: the stream ended without a result")
+                generation.feed(event)
+                queue.put_nowait(SideEvent(side, event))
+        finally:
+            await events.aclose()
+        return True
+
+    async def _passed(self, side: Side, sent: ContextPlan | None, gate: asyncio.Task[None]) -> bool:
+        """Whether the real plan, once made, sends what the provisional one sent."""
+        await asyncio.shield(gate)  # a Stop meanwhile leaves the count to finish for the record
+        real = self.plans[side]
+        return sent is not None and not real.refused and real.documents_text == sent.documents_text
 
     def _remember(self) -> None:
         """Each side keeps its own history: the prompt and its own (possibly partial) answer."""

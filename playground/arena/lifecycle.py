@@ -99,7 +99,7 @@ class TurnRun:
     policies: Mapping[Side, TruncationPolicy] | None = None
     turn: DuelTurn = field(init=False)
     stored: Turn | None = field(init=False, default=None)
-    _opened: bool = field(init=False, default=False)
+    _opening: asyncio.Future[Any] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         settings = TurnSettings(self.settings.temperature, self.settings.max_tokens, self.request.system_prompt)
@@ -111,16 +111,19 @@ class TurnRun:
         self.turn = self.duel.start_turn(self.request.prompt, settings, documents, own)
 
     async def open(self) -> None:
-        """Create the conversation row on its first turn (the seats as they are now); play() does
-        it if the caller has not (the app opens it before it shows the panes)."""
-        if self._opened:
-            return
-        await ensure_conversation(
-            self.db, self.conversation.id, self.conversation.owner, blind=self.duel.blind,
-            model_a=self.duel.contenders["a"].model, model_b=self.duel.contenders["b"].model,
-            kind=self.conversation.kind,
-        )
-        self._opened = True
+        """Create the conversation row on its first turn (the seats as they are now). play()
+        writes it alongside counting and streaming: the first token never waits for the database;
+        the turn is stored only once it is there. Safe to call again (and concurrently)."""
+        await asyncio.shield(self._begin_opening())
+
+    def _begin_opening(self) -> asyncio.Future[Any]:
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(ensure_conversation(
+                self.db, self.conversation.id, self.conversation.owner, blind=self.duel.blind,
+                model_a=self.duel.contenders["a"].model, model_b=self.duel.contenders["b"].model,
+                kind=self.conversation.kind,
+            ))
+        return self._opening
 
     async def prepare(self) -> dict[Side, ContextPlan]:
         """Each side's context budget: counted with its own tokenizer, fitted to its window."""
@@ -138,9 +141,9 @@ class TurnRun:
     ) -> Turn:
         """Count and fit both prompts, stream both sides to the end (or to Stop), then store the
         turn. ``on_prepared`` hears when the budgets are known, before anything is generated."""
+        self._begin_opening()  # the turn is stored only once the row is there (_opened_and_stored)
         try:
-            # The conversation row and the counting do not wait for each other.
-            await asyncio.gather(self.open(), self.prepare())
+            await self.prepare()
             if on_prepared is not None:
                 on_prepared()
             async for event in self.turn.stream():
@@ -162,7 +165,7 @@ class TurnRun:
         return self.stored
 
     async def _opened_and_stored(self, records: dict[Side, GenerationRecord]) -> Turn:
-        await self.open()  # a Stop may have come before the conversation row was written
+        await self.open()  # written meanwhile (or, after an early Stop, now)
         return await self._store(records)
 
     async def _store(self, records: dict[Side, GenerationRecord]) -> Turn:

@@ -55,7 +55,6 @@ async def run_turn(app: AppContext, request: TurnInput) -> None:
         request = TurnInput(request.prompt, settings.system_prompt, documents=request.documents)
     seat = ConversationSeat(cl.context.session.thread_id, current_rater_id())
     run = TurnRun(app.db, duel, seat, request, settings, policies=cl.user_session.get("policies"))
-    await run.open()
     element = cl.CustomElement(name="SideBySide", props=duel_props(run.turn.generations, duel.blind), display="inline")
     message = cl.Message(content="", author="Arena", elements=[element])
     await message.send()

@@ -19,9 +19,11 @@ tokenizers to ``document_tokens`` (262,144 by default: 256K demo tokens is about
   divided by the median of the same kind of request sent straight to ``backend.stream``; the
   headline is the worse side. The app path is :meth:`TurnRun.play` (open the conversation,
   render the document, count and fit both sides, stream, store), timed from the moment the turn
-  is asked to the side's first text (on the way, ``ttft_app_opened_ms``: the conversation row
-  is written; ``ttft_app_prepared_ms``: both budgets are known). The document is about
-  ``ttft_document_tokens`` (1,500) tokens, inside the window, so nothing is cut. The other seat
+  is asked to the side's first text (on the way, ``ttft_app_prepared_ms``: both plans are there,
+  provisional or counted). The document is about ``ttft_document_tokens`` (1,500) tokens, inside
+  the window, so nothing is cut, but too long to surely fit: the first (warm-up) turn waits for
+  its count, the later ones are sent on the tokens per byte learnt from it and counted alongside
+  (``provisional_runs_<side>`` says how many; see arena.context). The other seat
   holds an instant fake backend: the figure is the app's own overhead on that side, not two
   models fighting over two cores (that is ``bench duel``'s ``fanout_ratio``). App and direct
   runs alternate, and every run gets a document of its own (another seed, another name) so that
@@ -248,9 +250,9 @@ def _document(units: int, seed: int) -> DocumentText:
 @dataclass
 class TtftRun:
     ttft_s: float
-    opened_s: float | None = None  # app path: when the conversation row was there
-    prepared_s: float | None = None  # app path: when both budgets were known
+    prepared_s: float | None = None  # app path: when both plans were there
     cached_tokens: int | None = None
+    provisional: bool = False  # app path: sent before its count (see arena.context)
 
 
 def _opponent(side: Side) -> Contender:
@@ -277,22 +279,23 @@ async def _ttft_app(db: Database, owner: int, seating: Seating, side: Side, docu
         elif isinstance(item.event, Done):
             cached = item.event.cached_tokens
 
-    def on_prepared() -> None:
-        nonlocal prepared
-        prepared = time.perf_counter()
-
     start = time.perf_counter()  # the turn is asked: nothing rendered nor counted yet
     run = TurnRun(db, duel, ConversationSeat(str(uuid.uuid4()), owner), TurnInput(QUESTION, documents=(document,)),
                   TurnSettings(temperature=0.0, max_tokens=ANSWER_TOKENS), policies={s: POLICY for s in SIDES})
-    await run.open()  # what play() does first; apart here only to time it (the app, too, opens it first)
-    opened = time.perf_counter()
+    provisional = False
+
+    def on_prepared() -> None:
+        nonlocal prepared, provisional
+        prepared = time.perf_counter()
+        provisional = run.turn.plans[side].provisional
+
     await run.play(on_event=on_event, on_prepared=on_prepared)
     plan, record = run.turn.plans[side], run.turn.records()[side]
     if plan.cut or plan.refused or plan.uncounted:
         raise RuntimeError(f"side {side}: the TTFT document did not go whole ({plan.note}); lower ttft_document_tokens")
     if record.error or first is None:
         raise RuntimeError(f"{record.model}: no first token ({record.error or record.status})")
-    return TtftRun(first - start, opened - start, None if prepared is None else prepared - start, cached)
+    return TtftRun(first - start, None if prepared is None else prepared - start, cached, provisional)
 
 
 async def _ttft_direct(seating: Seating, side: Side, document: DocumentText) -> TtftRun:
@@ -350,15 +353,13 @@ async def measure_ttft(seating: Seating, units: int, runs: int, folder: Path) ->
                         direct.append(await _ttft_direct(seating, side, document))
             app_ms = statistics.median(r.ttft_s for r in app) * 1000
             direct_ms = statistics.median(r.ttft_s for r in direct) * 1000
-            opened = [r.opened_s for r in app if r.opened_s is not None]
             prepared = [r.prepared_s for r in app if r.prepared_s is not None]
             cached = [r.cached_tokens for r in app + direct if r.cached_tokens is not None]
             ratios[label] = app_ms / direct_ms
             figures[f"ttft_overhead_ratio_{label}"] = round(app_ms / direct_ms, 3)
             figures[f"ttft_app_ms_{label}"] = round(app_ms, 1)
             figures[f"ttft_direct_ms_{label}"] = round(direct_ms, 1)
-            if opened:
-                figures[f"ttft_app_opened_ms_{label}"] = round(statistics.median(opened) * 1000, 1)
+            figures[f"provisional_runs_{label}"] = sum(r.provisional for r in app)
             if prepared:
                 figures[f"ttft_app_prepared_ms_{label}"] = round(statistics.median(prepared) * 1000, 1)
             if cached:
