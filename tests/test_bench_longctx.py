@@ -56,3 +56,21 @@ def test_longctx_on_cuda_without_a_gpu_says_so_and_exits_0() -> None:
     result = json.loads(done.stdout)
     assert set(result) == {"device", "cuda", "reason"} and result["cuda"] is None
     assert "no CUDA device" in result["reason"] and "no CUDA device" in done.stderr
+
+
+async def test_the_gpu_benchmark_runs_its_code_on_the_cpu_with_a_tiny_model(demo_models_dir: Path) -> None:
+    """The same code as on a GPU (the app's local backend, then the model directly), on a model of
+    a tiny shape, so that a GPU session finds it working: figures, not speed."""
+    from playground.devtools.bench.longctx_gpu import bench_longctx_gpu
+
+    shape = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+             "head_dim": 16, "intermediate_size": 128, "vocab_size": 151_936}
+    result = await bench_longctx_gpu((600, 1500), shape=shape, device="cpu", tokenizer=demo_models_dir / "demo-b")
+    figures = result["cuda"]
+    assert result["device"] == "cpu" and figures["params_b"] < 0.05
+    for tag, length in (("600", 600), ("1500", 1500)):
+        assert "error_" + tag not in figures, figures
+        # The prompt is built to the length with the model's own tokenizer, chat template included.
+        assert length - 8 <= figures[f"prompt_tokens_{tag}"] <= length
+        assert figures[f"ttft_s_{tag}"] > 0 and figures[f"direct_ttft_s_{tag}"] > 0
+        assert figures[f"ttft_overhead_ratio_{tag}"] == round(figures[f"ttft_s_{tag}"] / figures[f"direct_ttft_s_{tag}"], 3)

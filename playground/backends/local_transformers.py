@@ -68,6 +68,13 @@ class TransformersBackend:
             model.eval()
             self._loaded = (model, tokenizer)
 
+    def serve_built(self, model: Any) -> Any:
+        """Serve a model built in memory (a benchmark's random weights) instead of the
+        checkpoint's weights, with the checkpoint's tokenizer as usual (returned)."""
+        tokenizer = self._tokenizer.load_sync()
+        self._loaded = (model, tokenizer)
+        return tokenizer
+
     async def count_prompt(self, messages: list[ChatMessage], params: SamplingParams) -> int:
         return await self._tokenizer.count_chat(messages, params.chat_template_kwargs)
 

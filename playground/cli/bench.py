@@ -79,7 +79,8 @@ def bench_stats(
 def bench_longctx(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     device: str = typer.Option(
-        "cpu", help="cpu: the app path on the demo backends; cuda: prefill of a 4B-shaped random model on the GPU"
+        "cpu", help="cpu: the app path on the demo backends; cuda: a 4B-shaped random model on the GPU, through"
+        " the app's local backend and directly"
     ),
     tokens: int = typer.Option(262_144, min=1_000, help="tokens of the long document (cpu)"),
     prepare_runs: int = typer.Option(3, min=1, help="times the long document is prepared (cpu; the median is kept)"),
@@ -93,12 +94,14 @@ def bench_longctx(
     peak RSS per MB (cpu); or TTFT and peak memory at 32K/128K/256K tokens on a GPU (cuda: without one,
     says so and exits 0 with "cuda": null)."""
     from playground.devtools.bench.longctx import bench_longctx as run
-    from playground.devtools.bench.longctx import bench_longctx_cuda
+    from playground.devtools.bench.longctx_gpu import bench_longctx_gpu
 
     if device not in ("cpu", "cuda"):
         raise typer.BadParameter(f"{device!r}: use cpu or cuda", param_hint="--device")
     if device == "cuda":
-        result = bench_longctx_cuda()
+        from playground.devtools.demo_stack import demo_models_dir
+
+        result = asyncio.run(bench_longctx_gpu(tokenizer=demo_models_dir() / "demo-b"))
         if result["cuda"] is None:
             err.print(f"[yellow]{result['reason']}[/]: no GPU figures measured")
         print_figures(result, as_json)

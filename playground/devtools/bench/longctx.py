@@ -36,14 +36,7 @@ tokenizers to ``document_tokens`` (262,144 by default: 256K demo tokens is about
   that is not allowed the warm-up's peak is the baseline and ``rss_method`` says so), prepares
   the document once and reports its peak.
 
-On a GPU (``--device cuda``): a random-weight model of Qwen3-4B's shape (hidden 2560, 36 layers,
-32 heads, 8 KV heads, head_dim 128, intermediate 9728, vocabulary 151,936, bfloat16) is built in
-GPU memory (nothing is downloaded) and each length of ``CUDA_LENGTHS`` (32K, 128K, 256K) is
-prefilled once, after a 1,024-token warm-up: ``ttft_s_32k`` is the prefill plus picking the first
-token; ``peak_gib_32k`` is torch's peak allocation during it (weights and the KV cache included);
-a length that does not fit says ``error_32k: out of memory``. Without a CUDA device the result is
-``{"device": "cuda", "cuda": null, "reason": "no CUDA device ..."}`` and the command exits 0, so
-CI (which has no GPU) runs the same command and reads that it measured nothing.
+On a GPU (``--device cuda``): see :mod:`playground.devtools.bench.longctx_gpu`.
 """
 
 from __future__ import annotations
@@ -60,8 +53,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,16 +84,6 @@ SAMPLE_UNITS = 2_000
 WARM_UP_UNITS = 5_000
 MIB = 1 << 20
 
-FOUR_B_SHAPE: dict[str, int] = {
-    "hidden_size": 2560,
-    "num_hidden_layers": 36,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 8,
-    "head_dim": 128,
-    "intermediate_size": 9728,
-    "vocab_size": 151_936,
-}
-CUDA_LENGTHS = (32_768, 131_072, 262_144)
 
 
 # --- the long document ---------------------------------------------------------------------------
@@ -416,108 +397,6 @@ async def bench_longctx(
     figures["ttft_runs"] = runs
     figures["models"] = {seating.labels[s]: seating.names[s] for s in SIDES}
     return figures
-
-
-# --- on a GPU: prefill of a 4B-shaped random model -----------------------------------------------
-
-def cuda_unavailable() -> str | None:
-    """Why the GPU figures cannot be measured here, or None when they can."""
-    import torch
-
-    if not torch.cuda.is_available():
-        built = torch.version.cuda or "no CUDA"
-        return f"no CUDA device (torch {torch.__version__}, built with {built}: torch.cuda.is_available() is False)"
-    return None
-
-
-@contextmanager
-def _default_dtype(dtype: Any) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
-
-
-def random_model(shape: dict[str, int], max_tokens: int, device: str, dtype: str = "bfloat16") -> Any:
-    """A Qwen3 causal LM of ``shape`` with random weights, built straight on ``device``: no
-    download, and no float32 copy of 4B parameters on the way."""
-    import torch
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
-    options: dict[str, Any] = {**shape, "max_position_embeddings": max_tokens, "tie_word_embeddings": True}
-    config = Qwen3Config(**options)
-    # SDPA with is_causal picks a flash or memory-efficient kernel: the eager path would build a
-    # 256K x 256K score matrix.
-    config._attn_implementation = "sdpa"
-    torch.manual_seed(0)
-    with _default_dtype(getattr(torch, dtype)), torch.device(device):
-        model: Any = Qwen3ForCausalLM(config)
-    return model.eval()
-
-
-def _prefill(model: Any, length: int, device: str) -> dict[str, Any]:
-    """Time to the first token of a ``length``-token prompt, and the peak GPU memory meanwhile."""
-    import torch
-
-    cuda = device.startswith("cuda")
-    generator = torch.Generator().manual_seed(length)
-    ids = torch.randint(0, model.config.vocab_size, (1, length), generator=generator).to(device)
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    try:
-        with torch.inference_mode():
-            # logits_to_keep=1: only the last position's logits, as generate() asks for the first
-            # token (all 256K positions would be 78 GB of logits). The cache is kept, as generate does.
-            out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-            int(out.logits[0, -1].argmax())  # a host copy: waits for the GPU to finish
-    except torch.cuda.OutOfMemoryError as exc:
-        return {"error": f"out of memory: {str(exc).splitlines()[0]}"}
-    ttft = time.perf_counter() - start
-    del out
-    result: dict[str, Any] = {"ttft_s": round(ttft, 3), "prefill_tokens_per_s": round(length / ttft)}
-    if cuda:
-        result["peak_gib"] = round(torch.cuda.max_memory_allocated() / (1 << 30), 2)
-        torch.cuda.empty_cache()
-    return result
-
-
-def bench_longctx_cuda(
-    lengths: tuple[int, ...] = CUDA_LENGTHS, shape: dict[str, int] | None = None, device: str = "cuda"
-) -> dict[str, Any]:
-    """TTFT and peak memory of a 4B-shaped random model at each length; ``"cuda": None`` (with
-    the reason) where there is no CUDA device. ``device="cpu"`` with a tiny ``shape`` runs the same
-    code on a machine without a GPU (to check it, not to measure)."""
-    if device.startswith("cuda"):
-        reason = cuda_unavailable()
-        if reason is not None:
-            return {"device": "cuda", "cuda": None, "reason": reason}
-    import torch
-
-    shape = shape or FOUR_B_SHAPE
-    built = time.perf_counter()
-    model = random_model(shape, max(lengths), device)
-    figures: dict[str, Any] = {
-        "model": "Qwen3 causal LM, random bfloat16 weights: " + ", ".join(f"{k} {v}" for k, v in shape.items()),
-        "params_b": round(sum(p.numel() for p in model.parameters()) / 1e9, 2),
-        "build_s": round(time.perf_counter() - built, 1),
-    }
-    if device.startswith("cuda"):
-        figures["gpu"] = torch.cuda.get_device_name(device)
-        figures["weights_gib"] = round(torch.cuda.memory_allocated(device) / (1 << 30), 2)
-    _prefill(model, min(1024, min(lengths)), device)  # kernels chosen and cuBLAS started once, not in the first figure
-    for length in lengths:
-        tag = f"{length // 1024}k" if length % 1024 == 0 else str(length)
-        for key, value in _prefill(model, length, device).items():
-            figures[f"{key}_{tag}"] = value
-        gc.collect()
-    return {"device": device, "cuda": figures}
 
 
 def _main(argv: list[str]) -> int:
