@@ -190,7 +190,8 @@ async def test_a_provisional_prompt_that_does_not_fit_after_all_is_dropped_and_s
     right = FakeBackend("right", [words_script("one")], window=100_000)
     pool = fake_pool(config, left, right)
     # Learnt on long words (about 0.1 token per byte) ...
-    await TurnRun(db, Duel.from_config(config, pool), await chat_seat(db), TurnInput("q?", documents=(document(long_words(1000, "longwordxx")),)),
+    sparse = TurnInput("q?", documents=(document(long_words(1000, "longwordxx")),))
+    await TurnRun(db, Duel.from_config(config, pool), await chat_seat(db), sparse,
                   TurnSettings(max_tokens=100), policies={"a": "middle", "b": "middle"}).play()
     # ... then a document of one-letter words: 3,000 tokens in about 6 KB, which the estimate
     # (6 KB at 0.1 token per byte) takes for a fit.
@@ -214,7 +215,8 @@ async def test_a_provisional_prompt_refused_after_all_sends_nothing_more_and_say
     left = SlowCounting("left", [words_script("learnt"), words_script("DROPPED")], window=2000)
     right = FakeBackend("right", [words_script("one")], window=100_000)
     pool = fake_pool(config, left, right)
-    await TurnRun(db, Duel.from_config(config, pool), await chat_seat(db), TurnInput("q?", documents=(document(long_words(1000, "longwordxx")),)),
+    sparse = TurnInput("q?", documents=(document(long_words(1000, "longwordxx")),))
+    await TurnRun(db, Duel.from_config(config, pool), await chat_seat(db), sparse,
                   TurnSettings(max_tokens=100), policies={"a": "refuse", "b": "refuse"}).play()
     run = TurnRun(db, Duel.from_config(config, pool), await chat_seat(db),
                   TurnInput("q?", documents=(document(" ".join("x" * 3000)),)),

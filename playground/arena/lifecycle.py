@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from playground.arena import turn_log
 from playground.arena.context import ContextPlan
 from playground.arena.duel import Duel, DuelTurn, TurnSettings
 from playground.core.events import ChatMessage, SideEvent
@@ -30,7 +30,6 @@ from playground.store.documents import DocumentText, save_document
 from playground.store.records import StoredCheck, StoredContext, ensure_conversation, save_turn
 from playground.store.tables import Turn
 
-log = logging.getLogger("playground.turns")
 COUNT_WAIT_S = 10
 Role = Literal["system", "user", "assistant"]
 
@@ -160,7 +159,7 @@ class TurnRun:
             if on_streamed is not None:
                 await on_streamed()
             records = self.turn.records()
-            log_turn(self.conversation.id, records)
+            turn_log.log_turn(self.conversation.id, records, self.turn.plans)
             self.stored = await asyncio.shield(self._opened_and_stored(records))
         return self.stored
 
@@ -195,16 +194,4 @@ class TurnRun:
             contexts={side: StoredContext(plan.policy, plan.window, plan.full_tokens, plan.sent_tokens, plan.note)
                       for side, plan in self.turn.plans.items()},
             document_ids=[document.id for document in request.documents],
-        )
-
-
-def log_turn(conversation_id: str, records: dict[Side, GenerationRecord]) -> None:
-    for record in records.values():
-        log.info(
-            "turn of %s, side %s (%s): %s, ttft %s s, %s tokens, %s tok/s%s",
-            conversation_id, record.side, record.model, record.status,
-            f"{record.ttft_s:.3f}" if record.ttft_s is not None else "-",
-            record.output_tokens,
-            f"{record.tokens_per_s:.1f}" if record.tokens_per_s else "-",
-            f", error: {record.error}" if record.error else "",
         )

@@ -231,7 +231,8 @@ async def bench_longctx_gpu(
     if device.startswith("cuda"):
         figures["gpu"] = torch.cuda.get_device_name(device)
         figures["weights_gib"] = round(torch.cuda.memory_allocated(device) / (1 << 30), 2)
-    await _one_length(backend, model, tokenizer_object, min(WARM_UP_TOKENS, min(lengths)), device)  # warm-up, not reported
+    # A warm-up, not reported: kernels chosen and cuBLAS started once, not in the first figure.
+    await _one_length(backend, model, tokenizer_object, min(WARM_UP_TOKENS, min(lengths)), device)
     for length in lengths:
         tag = f"{length // 1024}k" if length % 1024 == 0 else str(length)
         for key, value in (await _one_length(backend, model, tokenizer_object, length, device)).items():
