@@ -112,3 +112,21 @@ def bench_longctx(
         result = asyncio.run(run(demo, document_tokens=tokens, prepare_runs=prepare_runs,
                                  ttft_document_tokens=ttft_tokens, runs=runs))
     print_figures(result, as_json)
+
+
+@bench_app.command("replicas")
+def bench_replicas(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    raters: int = typer.Option(8, min=1, help="scripted raters at once"),
+    turns: int = typer.Option(3, min=0, help="duel turns each rater plays and rates before the queue"),
+    queue_items: int = typer.Option(12, min=0, help="batch items put in the rating queue"),
+    queue_overlap: int = typer.Option(2, min=1, help="raters per queue item"),
+    max_tokens: int = typer.Option(32, min=1, help="tokens per answer"),
+) -> None:
+    """Two app replicas behind HAProxy (cookie affinity) on one PostgreSQL server and the demo backends,
+    scripted socket.io raters through the proxy: ratings acknowledged = stored, overlap and sticky
+    violations (must be 0), p99 time to a rating's acknowledgement."""
+    from playground.devtools.bench.replicas import bench_replicas as run
+
+    _on_demo_backends(run, as_json, raters=raters, turns=turns, queue_items=queue_items,
+                      queue_overlap=queue_overlap, max_tokens=max_tokens)
