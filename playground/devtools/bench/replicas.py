@@ -87,6 +87,7 @@ class ScriptedRater:
         self.http = httpx.AsyncClient(base_url=proxy_url, timeout=timeout)
         self.replica: str | None = None
         self.responses_checked = 0
+        self.socketio_responses_checked = 0  # of those, socket.io's own (polling, handshake)
         self.sticky_violations = 0
         self.acknowledged: list[int] = []  # turn ids whose rating the app acknowledged
         self.ack_ms: list[float] = []
@@ -115,6 +116,8 @@ class ScriptedRater:
 
     async def connect(self) -> None:
         async def on_request_end(_: Any, __: Any, params: aiohttp.TraceRequestEndParams) -> None:
+            if params.response.status != 101:
+                self.socketio_responses_checked += 1
             self._check_replica(params.response.headers, params.response.status)
 
         trace = aiohttp.TraceConfig()
@@ -302,6 +305,7 @@ async def _run(stack: ReplicaStack, config: PlaygroundConfig, accounts: list[Rat
         "overlap_violations": stored.overlap_violations,
         "sticky_violations": sum(p.sticky_violations for p in players),
         "responses_checked": sum(p.responses_checked for p in players),
+        "socketio_responses_checked": sum(p.socketio_responses_checked for p in players),
         "p50_rating_ack_ms": round(float(np.percentile(ack_ms, 50)), 1) if ack_ms else None,
         "p99_rating_ack_ms": round(float(np.percentile(ack_ms, 99)), 1) if ack_ms else None,
         "setup_s": round(setup_s, 1),
