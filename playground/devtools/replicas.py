@@ -220,6 +220,8 @@ class ReplicaStack:
     # --- start and stop -------------------------------------------------------------------
 
     def start(self, timeout: float = 180.0) -> ReplicaStack:
+        """Start everything and wait until HAProxy routes to every replica. It blocks (and runs
+        its own event loop to prepare the database): from async code, call it in a thread."""
         try:
             self._start(timeout)
         except BaseException:
