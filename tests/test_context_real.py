@@ -121,3 +121,32 @@ async def test_vllm_prompts_go_out_before_their_count_once_learnt_and_a_wrong_gu
         assert third.prompt_tokens == third.prompt_tokens_sent and "Kept the first" in (third.context_note or "")
     finally:
         await db.dispose()
+
+
+async def test_a_long_document_counted_in_spans_by_vllm_is_counted_as_vllm_counts_it_whole(
+    duel_config: PlaygroundConfig, monkeypatch
+) -> None:
+    import functools
+
+    from playground.arena import document_tokens
+    from playground.arena.context import plan_context
+    from playground.core.events import SamplingParams
+    from playground.evalsets.documents import render_documents
+
+    pool = BackendPool(duel_config)
+    backend = pool.get("vllm-demo")
+    text = render_documents([text_document(render_haystack(30_000, "The vault code is 7481.", 0.4, 11), "big.txt")])
+    assert len(text) > 2 * document_tokens.SPANNED_FROM_CHARS
+    duel = Duel.seated(duel_config, pool, "vllm-demo", "local-demo", blind=False)
+    turn = duel.start_turn("What is the vault code?", TurnSettings(temperature=0.0, max_tokens=MAX_TOKENS), text)
+    build = functools.partial(turn.messages_for, "a")
+    params = SamplingParams(max_tokens=MAX_TOKENS)
+    assert await document_tokens.spans_are_exact(backend)  # vLLM's /tokenize of the demo tokenizer
+    in_spans = await plan_context("a", backend, build, text, params, "middle")
+    monkeypatch.setattr(document_tokens, "SPANNED_FROM_CHARS", 10**12)
+    whole = await plan_context("a", backend, build, text, params, "middle")
+    # vLLM's own count of the whole prompt, chat template and all.
+    assert in_spans.full_tokens == whole.full_tokens == await backend.count_prompt(build(text), params)
+    assert (in_spans.sent_tokens, in_spans.document_tokens, in_spans.kept_document_tokens) == (
+        whole.sent_tokens, whole.document_tokens, whole.kept_document_tokens)
+    assert in_spans.documents_text == whole.documents_text

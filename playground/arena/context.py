@@ -30,6 +30,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from playground.arena.document_tokens import SpannedDocument, cut_spanned, spanned
 from playground.backends.base import Backend, TokenCountUnavailable
 from playground.core.events import ChatMessage, SamplingParams
 from playground.core.vocabulary import Side, TruncationPolicy
@@ -95,13 +96,21 @@ def surely_fits(messages: list[ChatMessage], max_tokens: int, window: int) -> bo
     return text_bytes + template + max_tokens <= window
 
 
+def utf8_size(text: str) -> int:
+    # An ASCII string's size is its length (isascii() reads a flag): no copy of a long document.
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
 def _prompt_bytes(messages: list[ChatMessage]) -> int:
-    return sum(len(m["content"].encode("utf-8")) for m in messages)
+    return sum(utf8_size(m["content"]) for m in messages)
 
 
 def learn_density(backend: Backend, messages: list[ChatMessage], tokens: int) -> None:
     """Remember how densely this backend's tokenizer counted a long prompt (for likely_fits)."""
-    size = _prompt_bytes(messages)
+    _learn(backend, _prompt_bytes(messages), tokens)
+
+
+def _learn(backend: Backend, size: int, tokens: int) -> None:
     if size < LEARN_MIN_BYTES:
         return
     key = id(backend)
@@ -160,9 +169,9 @@ async def plan_context(
             if likely_fits(backend, messages, params.max_tokens, window.tokens):
                 return ContextPlan(side, policy, window.tokens, window.source, None, None, documents_text,
                                    provisional=True)
-        messages = build(documents_text)
-        full = await backend.count_prompt(messages, params)
-        learn_density(backend, messages, full)
+            del messages  # a long document's copy: not kept while counting
+        document = await spanned(backend, documents_text)
+        full = await _count_whole_prompt(backend, build, documents_text, document, params)
     except TokenCountUnavailable as exc:
         return ContextPlan(side, policy, None, None, None, None, documents_text, uncounted=str(exc))
     base = ContextPlan(side, policy, window.tokens, window.source, full, full, documents_text)
@@ -176,7 +185,24 @@ async def plan_context(
                        " (shorten the question or lower max tokens).")
     if policy == "refuse":
         return _refuse(base, f"Not sent: the prompt needs {need} (policy refuse).")
-    return await _fit(base, backend, build, params, room)
+    return await _fit(base, backend, build, params, room, document)
+
+
+async def _count_whole_prompt(backend: Backend, build: Callable[[str], list[ChatMessage]], documents_text: str,
+                              document: SpannedDocument | None, params: SamplingParams) -> int:
+    """Tokens of the prompt with the whole documents: counted whole, or (a long document) as the
+    prompt with the document's first and last spans plus the middle spans' counts (see
+    arena.document_tokens: the same number, without holding a 256K-token answer)."""
+    if document is None:
+        messages = build(documents_text)
+        full = await backend.count_prompt(messages, params)
+        learn_density(backend, messages, full)
+        return full
+    ends = build(document.ends())
+    full = await backend.count_prompt(ends, params) + await document.count(backend, document.middle())
+    size = _prompt_bytes(ends) + sum(utf8_size(document.span(i)) for i in document.middle())
+    _learn(backend, size, full)
+    return full
 
 
 def _refuse(plan: ContextPlan, reason: str) -> ContextPlan:
@@ -185,17 +211,29 @@ def _refuse(plan: ContextPlan, reason: str) -> ContextPlan:
 
 
 async def _fit(
-    plan: ContextPlan, backend: Backend, build: Callable[[str], list[ChatMessage]], params: SamplingParams, room: int
+    plan: ContextPlan, backend: Backend, build: Callable[[str], list[ChatMessage]], params: SamplingParams, room: int,
+    document: SpannedDocument | None = None,
 ) -> ContextPlan:
     """Cut the documents at token boundaries until the whole prompt fits in ``room``."""
     assert plan.full_tokens is not None
-    tokens = await backend.encode(plan.documents_text)
-    rest = plan.full_tokens - len(tokens)  # the prompt around the documents (about)
-    marker = len(await backend.encode(cut_marker(len(tokens))))
+    tokens: list[int] = []
+    if document is not None:
+        total = await document.total(backend)
+    else:
+        tokens = await backend.encode(plan.documents_text)
+        total = len(tokens)
+
+    async def cut(keep: int) -> str:
+        if document is not None:
+            return await cut_spanned(document, backend, keep, plan.policy, cut_marker(total - keep))
+        return await _cut(backend, tokens, keep, plan.policy)
+
+    rest = plan.full_tokens - total  # the prompt around the documents (about)
+    marker = len(await backend.encode(cut_marker(total)))
     keep = max(room - rest - marker - SAFETY_TOKENS, 0)
     sent, text = plan.full_tokens, plan.documents_text
     for _ in range(MAX_FITTING_ROUNDS):
-        text = await _cut(backend, tokens, keep, plan.policy)
+        text = await cut(keep)
         sent = await backend.count_prompt(build(text), params)
         if sent <= room or keep == 0:
             break
@@ -203,7 +241,7 @@ async def _fit(
     if sent > room:
         return _refuse(plan, f"Not sent: the prompt does not fit even with the documents cut ({sent:,} tokens).")
     return ContextPlan(plan.side, plan.policy, plan.window, plan.window_source, plan.full_tokens, sent, text,
-                       document_tokens=len(tokens), kept_document_tokens=keep)
+                       document_tokens=total, kept_document_tokens=keep)
 
 
 async def _cut(backend: Backend, tokens: list[int], keep: int, policy: TruncationPolicy) -> str:

@@ -12,8 +12,8 @@ tokenizers to ``document_tokens`` (262,144 by default: 256K demo tokens is about
   sides at once with policy ``middle`` (count the whole prompt, encode the documents, cut them,
   count again). The parts are reported too (``prepare_parts_s``), and each side's plan when run
   alone (``plan_alone_s``), which shows whether the two sides really overlap. A warm-up on a
-  short document comes first: the tokenizer is loaded and the connections opened once per
-  process, not once per document. The key keeps its name when ``document_tokens`` is not 256K;
+  document of about 100 KB comes first: the tokenizer is loaded and the connections opened once
+  per process, not once per document. The key keeps its name when ``document_tokens`` is not 256K;
   ``document_tokens`` says what was measured.
 * ``ttft_overhead_ratio``: for each side, the median time to first token through the app path
   divided by the median of the same kind of request sent straight to ``backend.stream``; the
@@ -32,7 +32,7 @@ tokenizers to ``document_tokens`` (262,144 by default: 256K demo tokens is about
 * ``peak_rss_mb_per_mb_document``: the rise of peak RSS (``VmHWM`` in ``/proc/self/status``)
   while preparing the document as above, divided by the file's size, both in MiB. It is measured
   in a fresh subprocess, so nothing this process did before hides it: the subprocess warms up
-  on a short document, resets its peak to its current RSS (``5 > /proc/self/clear_refs``; where
+  on the 100 KB document, resets its peak to its current RSS (``5 > /proc/self/clear_refs``; where
   that is not allowed the warm-up's peak is the baseline and ``rss_method`` says so), prepares
   the document once and reports its peak.
 
@@ -80,8 +80,10 @@ POLICY: TruncationPolicy = "middle"
 ANSWER_TOKENS = 8
 # Haystack units of the calibration sample (render_haystack's "tokens" are about one word each).
 SAMPLE_UNITS = 2_000
-# The warm-up document: long enough to be cut and to be tokenized off the event loop, as the big one is.
-WARM_UP_UNITS = 5_000
+# The warm-up document (about 100 KB): long enough to be counted in spans and cut, as the big one is,
+# so that what a process grows once (the allocator's arenas, the tokenizer's caches) is not
+# charged to the document.
+WARM_UP_UNITS = 20_000
 MIB = 1 << 20
 
 
