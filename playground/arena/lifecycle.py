@@ -111,8 +111,9 @@ class TurnRun:
 
     async def open(self) -> None:
         """Create the conversation row on its first turn (the seats as they are now). play()
-        writes it alongside counting and streaming: the first token never waits for the database;
-        the turn is stored only once it is there. Safe to call again (and concurrently)."""
+        writes it when the answers are in, just before the turn: no database work comes between
+        a prompt and its first tokens (on a small machine it would take CPU from a model's
+        prefill). Safe to call again (and concurrently)."""
         await asyncio.shield(self._begin_opening())
 
     def _begin_opening(self) -> asyncio.Future[Any]:
@@ -140,7 +141,6 @@ class TurnRun:
     ) -> Turn:
         """Count and fit both prompts, stream both sides to the end (or to Stop), then store the
         turn. ``on_prepared`` hears when the budgets are known, before anything is generated."""
-        self._begin_opening()  # the turn is stored only once the row is there (_opened_and_stored)
         try:
             await self.prepare()
             if on_prepared is not None:
@@ -164,7 +164,7 @@ class TurnRun:
         return self.stored
 
     async def _opened_and_stored(self, records: dict[Side, GenerationRecord]) -> Turn:
-        await self.open()  # written meanwhile (or, after an early Stop, now)
+        await self.open()  # the conversation row first (once), then the turn
         return await self._store(records)
 
     async def _store(self, records: dict[Side, GenerationRecord]) -> Turn:
