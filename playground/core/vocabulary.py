@@ -41,6 +41,13 @@ Kind = Literal["chat", "batch", "needle"]  # needle: one cell of a needle-in-a-h
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
+# How a conversation's pair of models was chosen: the config's fixed pair, or drawn from the
+# arena's models uniformly over pairs or adaptively (favouring pairs whose ratings are least
+# settled); the probability of the drawn pair is stored with it.
+PairPolicy = Literal["fixed", "uniform", "adaptive"]
+PAIR_POLICIES: tuple[PairPolicy, ...] = get_args(PairPolicy)
+
+
 # What a side does with a prompt longer than its model's context window: refuse to send it, or keep
 # the start of the documents, their end, or both ends without the middle (as LongBench does).
 TruncationPolicy = Literal["refuse", "head", "tail", "middle"]

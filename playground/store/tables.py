@@ -14,7 +14,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from playground.core.vocabulary import FINAL_STATUSES, KINDS, MODES, SIDES, TRUNCATION_POLICIES, WINNERS, sql_in
+from playground.core.vocabulary import (
+    FINAL_STATUSES,
+    KINDS,
+    MODES,
+    PAIR_POLICIES,
+    SIDES,
+    TRUNCATION_POLICIES,
+    WINNERS,
+    sql_in,
+)
 
 SCORE_MIN, SCORE_MAX = 1, 5
 
@@ -54,10 +63,19 @@ class Conversation(SQLModel, table=True):
     model_a: str = Field(max_length=200)  # which model sat on the left ...
     model_b: str = Field(max_length=200)  # ... and which on the right
     revealed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # How the pair was chosen (None: before pairs were drawn, i.e. the config's pair) and the
+    # probability with which this (unordered) pair was drawn, for inverse-probability weighting.
+    pair_policy: str | None = Field(default=None, max_length=10)
+    pair_probability: float | None = None
     created_at: datetime = _when()
 
     __table_args__ = (sa.CheckConstraint(sql_in("mode", MODES), name="ck_conversation_mode"),
-                      sa.CheckConstraint(sql_in("kind", KINDS), name="ck_conversation_kind"))
+                      sa.CheckConstraint(sql_in("kind", KINDS), name="ck_conversation_kind"),
+                      sa.CheckConstraint(f"pair_policy IS NULL OR {sql_in('pair_policy', PAIR_POLICIES)}",
+                                         name="ck_conversation_pair_policy"),
+                      sa.CheckConstraint("pair_probability IS NULL OR (pair_probability > 0 AND pair_probability <= 1)",
+                                         name="ck_conversation_pair_probability"))
+
 
 
 class Turn(SQLModel, table=True):
@@ -76,11 +94,15 @@ class Turn(SQLModel, table=True):
     prompt_set: str | None = Field(default=None, max_length=100)
     item_id: str | None = Field(default=None, max_length=100)
     message_id: str | None = Field(default=None, max_length=64)  # Chainlit step of its panes
+    # A gold item: two stored answers whose better one is known (a winner word, for sides as
+    # stored). Mixed into the rating queue unmarked to score the raters; never a battle.
+    gold_verdict: str | None = Field(default=None, max_length=20)
     created_at: datetime = _when()
 
     __table_args__ = (
         sa.UniqueConstraint("conversation_id", "position", name="uq_turn_position"),
         sa.Index("ix_turns_prompt_item", "prompt_set", "item_id"),
+        sa.CheckConstraint(f"gold_verdict IS NULL OR {sql_in('gold_verdict', WINNERS)}", name="ck_turn_gold_verdict"),
     )
 
 
@@ -193,6 +215,8 @@ class Vote(SQLModel, table=True):
     model_a: str = Field(max_length=200)
     model_b: str = Field(max_length=200)
     blind: bool  # cast before the rater knew which model was which
+    # Seconds from the rating panel being shown to this vote being submitted (None: not measured).
+    time_on_task_s: float | None = None
     created_at: datetime = _when()
     updated_at: datetime = _when()
 
