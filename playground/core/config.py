@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from playground.core.vocabulary import TruncationPolicy
+from playground.core.vocabulary import PairPolicy, TruncationPolicy
 
 DEFAULT_CONFIG_FILE = "playground.yaml"
 CONFIG_ENV = "PLAYGROUND_CONFIG"
@@ -78,12 +78,49 @@ ModelConfig = Annotated[OpenAIModel | TransformersModel, Field(discriminator="ba
 
 
 class ArenaConfig(_Strict):
-    model_a: str
-    model_b: str
+    """The arena's models: a fixed pair (``model_a``, ``model_b``), or ``models`` (two or more)
+    with a pair drawn for each new conversation by ``pairs``: ``adaptive`` (the default: the
+    pairs that narrow the widest rating intervals most, new models first, no pair starved) or
+    ``uniform`` (every pair alike). With ``models``, model_a and model_b read as its first two."""
+
+    model_a: str = ""
+    model_b: str = ""
+    models: list[str] | None = Field(None, min_length=2)
+    pairs: Literal["uniform", "adaptive"] | None = None
     blind: bool = True
     max_prompt_chars: int = Field(100_000, ge=1)
     system_prompt: str = ""
     queue_overlap: int = Field(2, ge=1, le=20)  # raters per batch item in the rating queue
+
+    # Share of the rating queue's hand-outs that are gold items (known verdicts, unmarked), while
+    # the rater has gold items left; 0 turns them off.
+    gold_rate: float = Field(0.1, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_way_to_name_models(self) -> ArenaConfig:
+        if self.models is not None:
+            if self.model_a or self.model_b:
+                raise ValueError("arena: give either arena.models or arena.model_a and arena.model_b, not both")
+            repeated = sorted({m for m in self.models if self.models.count(m) > 1})
+            if repeated:
+                raise ValueError(f"arena.models: each model once, repeated: {', '.join(repeated)}")
+            self.model_a, self.model_b = self.models[0], self.models[1]
+            return self
+        if self.pairs is not None:
+            raise ValueError("arena.pairs: only with arena.models (model_a and model_b are a fixed pair)")
+        if not self.model_a or not self.model_b:
+            raise ValueError("arena: give arena.models (two or more model names) or arena.model_a and arena.model_b")
+        return self
+
+    def model_names(self) -> list[str]:
+        """Every model of the arena: the fixed pair, or ``models``."""
+        return list(self.models) if self.models is not None else list(dict.fromkeys((self.model_a, self.model_b)))
+
+    def pair_policy(self) -> PairPolicy:
+        """How a new conversation's pair is chosen: fixed, uniform or adaptive (the default of ``models``)."""
+        if self.models is None:
+            return "fixed"
+        return self.pairs or "adaptive"
 
 
 class JudgeConfig(_Strict):
@@ -118,8 +155,10 @@ class PlaygroundConfig(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"model names must be unique, repeated: {', '.join(duplicates)}")
-        for field in ("model_a", "model_b"):
-            wanted = getattr(self.arena, field)
+        wanted_by_field = ([(f"models[{i}]", name) for i, name in enumerate(self.arena.models)]
+                           if self.arena.models is not None
+                           else [("model_a", self.arena.model_a), ("model_b", self.arena.model_b)])
+        for field, wanted in wanted_by_field:
             if wanted not in names:
                 raise ValueError(
                     f"arena.{field}: no model named {wanted!r} (known: {', '.join(names)})"

@@ -2,8 +2,10 @@
 
 A set has a name, a description and items. An item has an id, a category, a difficulty, a
 language, either a prompt or a message list, and optionally a system prompt, reference answers
-(for the automatic checks), checkable constraints (instruction following) and a generated
-document (long context: the haystack is generated from a seed, never stored).
+(for the automatic checks), checkable constraints (instruction following), a generated
+document (long context: the haystack is generated from a seed, never stored) and a gold pair:
+two fixed answers and the expected verdict (``gold: {answer_a, answer_b, verdict}``), which
+``playground gold SET`` stores for the rating queue to mix in, unmarked, to score the raters.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from playground.core.config import read_yaml
+from playground.core.vocabulary import WINNER_KEYS, Winner
 from playground.core.locations import shipped_prompts_dir
 from playground.evalsets.haystack import HaystackSpec
 
@@ -91,6 +94,23 @@ Constraint = Annotated[
 ]
 
 
+GoldVerdict = Literal["a", "b", "tie", "bothbad"]
+
+
+class GoldPair(_Strict):
+    """Two fixed answers to the item and which is better ("a", "b", "tie" or "bothbad"): a gold
+    item of the rating queue. The verdict is for the answers as written here (a on the left)."""
+
+    answer_a: str = Field(min_length=1)
+    answer_b: str = Field(min_length=1)
+    verdict: GoldVerdict
+
+    @property
+    def winner(self) -> Winner:
+        """The verdict in FastChat's labels, as votes are stored."""
+        return next(winner for winner, key in WINNER_KEYS.items() if key == self.verdict)
+
+
 class PromptItem(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)
     category: str = Field(min_length=1, max_length=100)
@@ -103,6 +123,7 @@ class PromptItem(_Strict):
     constraints: list[Constraint] = Field(default_factory=list)
     document: HaystackSpec | None = None  # generated text put before the prompt
     tags: list[str] = Field(default_factory=list)
+    gold: GoldPair | None = None
 
     @model_validator(mode="after")
     def _one_prompt(self) -> PromptItem:

@@ -5,14 +5,27 @@ the browser sends is not trusted: out-of-range values, unknown turns, turns of a
 conversation and turns whose answers have not both ended are refused with a message, and nothing
 is written. A rater who submits again for the same turn changes their rating and vote (one row
 each, ``updated_at`` moves). When :func:`submit_rating` returns, the transaction is committed.
+
+One vote per rater, prompt and pair of models: a first vote on a turn whose prompt (the same text
+and system prompt, each the first turn of its conversation, with the same attached documents)
+this rater already voted on with the same two models (either side), in another turn, is refused
+(the rater can change that earlier vote instead). Later turns of a conversation are never
+duplicates: their history differs.
+
+``time_on_task_s`` (optional): seconds from the panel being shown to the submit, measured in the
+browser. A value that is not a number in (0, MAX_TIME_ON_TASK_S] is stored as null (not
+measured) rather than refused: a broken clock must not cost the rater their rating. A changed
+vote keeps the time of the first submit (the time the decision took).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -25,14 +38,17 @@ from playground.store.tables import (
     SCORE_MIN,
     Assignment,
     Conversation,
+    Rater,
     Rating,
     Response,
     Turn,
+    TurnDocument,
     Vote,
     utcnow,
 )
 
 MAX_COMMENT_CHARS = 5000
+MAX_TIME_ON_TASK_S = 86_400.0  # a day: longer is a panel left open, not time on the task
 
 
 class RatingRefused(ValueError):
@@ -54,6 +70,16 @@ class RatingSubmission(BaseModel):
     b: SideScores
     winner: Winner
     comment: str = Field(default="", max_length=MAX_COMMENT_CHARS)
+    time_on_task_s: float | None = None
+
+    @field_validator("time_on_task_s", mode="before")
+    @classmethod
+    def _measured_or_none(cls, value: object) -> float | None:
+        """A plausible number of seconds, else None (stored as not measured, never refused)."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) and 0 < seconds <= MAX_TIME_ON_TASK_S else None
 
     @classmethod
     def parse(cls, payload: object) -> RatingSubmission:
@@ -82,6 +108,10 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
     submission = payload if isinstance(payload, RatingSubmission) else RatingSubmission.parse(payload)
     now = utcnow()
     async with db.transaction() as session:
+        if db.dialect == "postgresql":
+            # One rater's submits one at a time (the duplicate check reads, then writes); SQLite's
+            # BEGIN IMMEDIATE already serializes whole transactions.
+            await session.exec(select(Rater.id).where(Rater.id == rater_id).with_for_update())
         turn = await session.get(Turn, submission.turn_id)
         if turn is None:
             raise RatingRefused(f"Rating not saved: there is no turn {submission.turn_id}.")
@@ -117,6 +147,13 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
         # (a vote changed after the reveal is no longer blind).
         # A batch item is shared by several raters: each is blind until their own first vote.
         blind = earlier is None if batch else shown_blind(turn, conversation)
+        if earlier is None:
+            duplicate = await _same_prompt_voted(session, rater_id, turn, responses["a"].model, responses["b"].model)
+            if duplicate is not None:
+                raise RatingRefused(
+                    f"Rating not saved: you already voted on this prompt with the same two models (turn "
+                    f"{duplicate}); one vote per prompt and pair. Change that vote instead."
+                )
         insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
         for side in SIDES:
             scores = getattr(submission, side)
@@ -147,13 +184,16 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
             model_a=responses["a"].model,
             model_b=responses["b"].model,
             blind=blind,
+            time_on_task_s=submission.time_on_task_s,
             created_at=now,
             updated_at=now,
         )
         await session.exec(
             statement.on_conflict_do_update(
                 index_elements=["turn_id", "rater_id"],
-                set_={"winner": submission.winner, "blind": blind, "updated_at": now},
+                set_={"winner": submission.winner, "blind": blind, "updated_at": now,
+                      # The first measured time stays: a changed vote is not a new task.
+                      "time_on_task_s": func.coalesce(col(Vote.time_on_task_s), statement.excluded.time_on_task_s)},
             )
         )
         if not batch and names_hidden(conversation):
@@ -168,6 +208,33 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
         model_b=responses["b"].model,
         updated_at=now,
     )
+
+
+async def _same_prompt_voted(session: Any, rater_id: int, turn: Turn, model_a: str, model_b: str) -> int | None:
+    """The id of another turn with this turn's prompt and pair that this rater voted on, or None."""
+    # The same rule as queue.voted_same_prompt (the queue does not hand out what this refuses),
+    # with the documents compared too.
+    if turn.position != 0:
+        return None
+    candidates = (await session.exec(
+        select(Vote.turn_id).join(Turn, col(Turn.id) == col(Vote.turn_id)).where(
+            Vote.rater_id == rater_id, Vote.turn_id != turn.id, Turn.position == 0, Turn.prompt == turn.prompt,
+            Turn.system_prompt == turn.system_prompt,
+            ((Vote.model_a == model_a) & (Vote.model_b == model_b))
+            | ((Vote.model_a == model_b) & (Vote.model_b == model_a)),
+        ).order_by(col(Vote.turn_id))
+    )).all()
+    if not candidates:
+        return None
+    documents = (await session.exec(
+        select(TurnDocument.turn_id, TurnDocument.document_id)
+        .where(col(TurnDocument.turn_id).in_([turn.id, *candidates]))
+    )).all()
+    attached: dict[int, set[str]] = {}
+    for turn_id, document_id in documents:
+        attached.setdefault(turn_id, set()).add(document_id)
+    mine = attached.get(turn.id or 0, set())
+    return next((c for c in candidates if attached.get(c, set()) == mine), None)
 
 
 async def ratings_of_turn(db: Database, turn_id: int, rater_id: int) -> dict[str, Any] | None:
