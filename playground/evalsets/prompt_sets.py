@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from playground.core.config import read_yaml
-from playground.core.vocabulary import WINNER_KEYS, Winner
 from playground.core.locations import shipped_prompts_dir
+from playground.core.vocabulary import WINNER_KEYS, Winner
 from playground.evalsets.haystack import HaystackSpec
 
 PROMPTS_ENV = "PLAYGROUND_PROMPTS"
