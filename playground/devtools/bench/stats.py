@@ -5,6 +5,9 @@
 * ``export_rows_per_s``: the slowest of the four export formats, rows written per second, from a
   SQLite database holding ``export_votes`` stored votes (each with its turn, both answers and both
   ratings); every format's own figure is under ``export``;
+* ``adaptive_votes_saved_ratio`` (and ``_fresh``, the details under ``pair_sampling``): votes
+  uniform pair sampling needs / votes adaptive sampling needs for the same interval width, in
+  simulation (playground/devtools/bench/pairs.py; goal >= 1.3);
 * ``peak_rss_mb``: this process's peak resident memory (the synthetic votes themselves included);
   ``export_peak_rss_mb``: the peak of a separate ``playground export --format jsonl`` process on
   the same database, which shows whether an export's memory grows with the database.
@@ -24,6 +27,7 @@ from typing import IO, Any, cast
 
 import numpy as np
 
+from playground.devtools.bench.pairs import run_pairs_bench
 from playground.devtools.synthetic_store import store_battles
 from playground.output.export import FORMATS, export
 from playground.stats.bradley_terry import bradley_terry, count_battles
@@ -58,6 +62,7 @@ async def run_stats_bench(
         "votes": votes, "models": models, "bt_bootstrap_seconds": round(bt_seconds, 3),
         "top_model": ratings[0].model, "export_votes": export_votes,
     }
+    result.update(run_pairs_bench(seed=seed))
     with tempfile.TemporaryDirectory(prefix="playground-bench-stats-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'stats.db'}"
         db = Database(url)
