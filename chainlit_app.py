@@ -44,7 +44,7 @@ except ValueError as exc:
 
 try:
     CONFIG = load_config()
-    check_local_paths(CONFIG, [CONFIG.arena.model_a, CONFIG.arena.model_b])
+    check_local_paths(CONFIG, CONFIG.arena.model_names())
     asyncio.run(_check_database())
 except (ConfigError, DatabaseError, RuntimeError) as exc:
     # A broken config or database stops the app at startup, saying what and where.
@@ -74,7 +74,7 @@ async def starters(user: cl.User | None = None, language: str | None = None) -> 
 async def preload_local_models() -> None:
     # Build both backends and load local weights before the server accepts connections (a few
     # seconds), so that the first prompt's TTFT measures the model, not imports and set-up.
-    for name in {CONFIG.arena.model_a, CONFIG.arena.model_b}:
+    for name in CONFIG.arena.model_names():
         backend = APP.pool.get(name)
         if isinstance(backend, TransformersBackend):
             await backend.load()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playground.arena.context import ContextPlan, count_fitting, plan_context
+from playground.arena.pairs import PairDraw, fixed_or_uniform
 from playground.backends.base import Backend
 from playground.backends.registry import BackendPool
 from playground.core.config import GenerationDefaults, OpenAIModel, PlaygroundConfig, TransformersModel
@@ -70,6 +71,8 @@ class Duel:
     contenders: dict[Side, Contender]
     blind: bool
     config: PlaygroundConfig | None = None  # where the seated models were configured
+    # How the pair was chosen, stored with a new conversation (None: seated from a stored one).
+    pair: PairDraw | None = None
 
     def config_of(self, side: Side) -> OpenAIModel | TransformersModel:
         """The configuration of the model seated on ``side``."""
@@ -78,17 +81,24 @@ class Duel:
 
     @classmethod
     def from_config(
-        cls, config: PlaygroundConfig, pool: BackendPool, rng: random.Random | None = None
+        cls, config: PlaygroundConfig, pool: BackendPool, rng: random.Random | None = None,
+        pair: PairDraw | None = None,
     ) -> Duel:
-        """Seat the arena's two models; in blind mode their sides are drawn at random."""
-        names = [config.arena.model_a, config.arena.model_b]
+        """Seat a pair of the arena's models: ``pair`` as drawn by the caller from its policy's
+        probabilities (without it: the config's fixed pair, or one drawn uniformly from its
+        models); in blind mode their sides are drawn at random."""
+        rng = rng or random.Random()
+        pair = pair or fixed_or_uniform(config).draw(rng)
+        names = list(pair.models)
+        if config.arena.pair_policy() == "fixed":
+            names = [config.arena.model_a, config.arena.model_b]  # the config's own sides when named
         if config.arena.blind:
-            (rng or random.Random()).shuffle(names)
+            rng.shuffle(names)
         contenders = {
             side: Contender(side, name, pool.get(name), config.model(name).defaults)
             for side, name in zip(SIDES, names, strict=True)
         }
-        return cls(contenders=contenders, blind=config.arena.blind, config=config)
+        return cls(contenders=contenders, blind=config.arena.blind, config=config, pair=pair)
 
     @classmethod
     def seated(

@@ -130,7 +130,7 @@ class HealthCheck:
     _checking: asyncio.Future[dict[str, ModelHealth]] | None = field(default=None, init=False)
 
     def model_names(self) -> list[str]:
-        return list(dict.fromkeys((self.config.arena.model_a, self.config.arena.model_b)))
+        return self.config.arena.model_names()
 
     async def check(self, replica: str) -> Health:
         database, models = await asyncio.gather(database_health(self.db), self.models())

@@ -122,6 +122,8 @@ class TurnRun:
                 self.db, self.conversation.id, self.conversation.owner, blind=self.duel.blind,
                 model_a=self.duel.contenders["a"].model, model_b=self.duel.contenders["b"].model,
                 kind=self.conversation.kind,
+                pair_policy=self.duel.pair.policy if self.duel.pair else None,
+                pair_probability=self.duel.pair.probability if self.duel.pair else None,
             ))
         return self._opening
 

@@ -26,7 +26,7 @@ Item = TypeVar("Item")
 
 @dataclass
 class RunTally(Generic[Outcome]):
-    models: tuple[str, str]
+    models: tuple[str, ...]
     total: int  # items (or cells) in the set (or grid)
     skipped: int  # already done before this run
     outcomes: list[Outcome] = field(default_factory=list)

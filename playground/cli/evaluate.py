@@ -168,19 +168,26 @@ def export_command(
     err.print(f"{fmt}: wrote {counts.written}, skipped {counts.skipped}" + (f" -> {out}" if out else ""))
 
 
-@evaluation.command()
+# `--models A B C`: click options take a fixed number of values, so the names after the first
+# arrive as extra arguments (batch has no other positional argument after the set).
+@evaluation.command(context_settings={"allow_extra_args": True})
 def batch(
+    ctx: typer.Context,
     prompt_set: str = typer.Argument(..., help="a set in prompts/ (e.g. quick-20) or a YAML file"),
-    models: tuple[str, str] | None = typer.Option(None, "--models", help="two model names (default: the arena's)"),
+    models: str = typer.Option(None, "--models",
+                               help="two or more model names, space- or comma-separated (default: the arena's)"),
+    pairs: str = typer.Option(None, "--pairs", help="over 3+ models: uniform | adaptive (default: the arena's "
+                                                    "arena.pairs, else adaptive)"),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="items in flight at once"),
     limit: int = typer.Option(None, "--limit", min=1, help="run at most this many of the items not done yet"),
     max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="override the models' max_tokens"),
     temperature: float = typer.Option(None, "--temperature", min=0.0, max=2.0, help="override the models' temperature"),
     config_file: Path = typer.Option(None, "--config", help="default: $PLAYGROUND_CONFIG or playground.yaml"),
 ) -> None:
-    """Run a prompt set through two models and store the answers for the rating queue.
+    """Run a prompt set through two models (or a pair drawn per item from three or more) and store
+    the answers for the rating queue.
 
-    Items already answered by the same two models are skipped, so an interrupted run goes on
+    Items already answered by a pair of the same models are skipped, so an interrupted run goes on
     where it stopped; an item that fails is reported and the run goes on.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -192,9 +199,19 @@ def batch(
     from playground.evalsets.prompt_sets import PromptSetError, load_prompt_set
     from playground.store.database import Database
 
+    if models is None and ctx.args:
+        err.print(f"[red]unexpected arguments: {' '.join(ctx.args)}[/]")
+        raise typer.Exit(2)
+    named = [n.strip() for text in ([models, *ctx.args] if models else []) for n in text.split(",") if n.strip()]
+    if pairs is not None and pairs not in ("uniform", "adaptive"):
+        err.print(f"[red]--pairs: {pairs!r} is not one of uniform, adaptive[/]")
+        raise typer.Exit(2)
     try:
         config = load_config(config_file)
-        chosen = (config.arena.model_a, config.arena.model_b) if not models or models[0] is None else models
+        chosen = tuple(dict.fromkeys(named)) if named else tuple(config.arena.model_names())
+        if len(chosen) < 2:
+            err.print("[red]--models: give two or more different model names[/]")
+            raise typer.Exit(2)
         for name in chosen:
             config.model(name)
         check_local_paths(config, list(chosen))
@@ -209,7 +226,7 @@ def batch(
     settings = TurnSettings(temperature=temperature, max_tokens=max_tokens)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err)
-    task = progress.add_task(f"{items.name}: {chosen[0]} vs {chosen[1]}", total=None)
+    task = progress.add_task(f"{items.name}: {' vs '.join(chosen)}", total=None)
 
     def started(count: int) -> None:
         progress.update(task, total=count)
@@ -224,8 +241,14 @@ def batch(
         pool = BackendPool(config)
         try:
             await check_database(db)
+            distribution = None
+            if len(chosen) > 2:
+                from playground.stats.pair_sampling import batch_pair_distribution
+
+                default = config.arena.pairs if set(chosen) == set(config.arena.model_names()) else None
+                distribution = await batch_pair_distribution(db, chosen, pairs or default or "adaptive")
             return await run_batch(db, config, pool, items, chosen, concurrency=concurrency, settings=settings,
-                                   limit=limit, on_start=started, on_item=ended)
+                                   limit=limit, on_start=started, on_item=ended, pairs=distribution)
         finally:
             await db.dispose()
 

@@ -46,7 +46,7 @@ def check_config(path: Path = typer.Argument(None, help="default: $PLAYGROUND_CO
     """Validate a config file; errors name the file and the field."""
     try:
         config = load_config(path)
-        check_local_paths(config, [config.arena.model_a, config.arena.model_b])
+        check_local_paths(config, config.arena.model_names())
     except ConfigError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None

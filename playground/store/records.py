@@ -50,9 +50,10 @@ def shown_blind(turn: Turn, conversation: Conversation) -> bool:
 
 async def ensure_conversation(
     db: Database, conversation_id: str, rater_id: int, *, blind: bool, model_a: str, model_b: str,
-    kind: str = "chat",
+    kind: str = "chat", pair_policy: str | None = None, pair_probability: float | None = None,
 ) -> Conversation:
-    """The conversation row for a Chainlit thread (or a batch item), created on its first turn."""
+    """The conversation row for a Chainlit thread (or a batch item), created on its first turn,
+    with how its pair was chosen and that (unordered) pair's probability."""
     async with db.transaction() as session:
         conversation = await session.get(Conversation, conversation_id)
         if conversation is None:
@@ -63,6 +64,8 @@ async def ensure_conversation(
                 model_a=model_a,
                 model_b=model_b,
                 kind=kind,
+                pair_policy=pair_policy,
+                pair_probability=pair_probability,
             )
             session.add(conversation)
         elif conversation.rater_id != rater_id:

@@ -3,6 +3,7 @@ settings panel."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import chainlit as cl
@@ -11,6 +12,7 @@ from chainlit.types import CommandDict, ThreadDict
 
 from playground.arena.duel import Duel, TurnSettings
 from playground.core.vocabulary import SIDES, TRUNCATION_POLICIES, Side, TruncationPolicy
+from playground.stats.pair_sampling import arena_pair_distribution
 from playground.store.records import load_conversation, names_hidden
 from playground.ui import attachments
 from playground.ui.context import AppContext
@@ -31,8 +33,17 @@ COMMANDS: list[CommandDict] = [
 ]
 
 
+async def new_duel(app: AppContext) -> Duel:
+    """A new conversation's duel: its pair drawn by the arena's policy (adaptive: from the votes
+    stored so far), its sides then drawn at random; the pair's policy and probability are stored
+    with the conversation on its first turn."""
+    distribution = await arena_pair_distribution(app.db, app.config)
+    rng = random.Random()
+    return Duel.from_config(app.config, app.pool, rng, pair=distribution.draw(rng))
+
+
 async def start_chat(app: AppContext) -> None:
-    cl.user_session.set("duel", Duel.from_config(app.config, app.pool))
+    cl.user_session.set("duel", await new_duel(app))
     cl.user_session.set("elements", {})  # turn id -> {"panes": element, "rating": element}
     cl.user_session.set(attachments.SESSION_KEY, [])
     await send_settings_panel(app)
@@ -44,7 +55,7 @@ async def resume_chat(app: AppContext, thread: ThreadDict) -> None:
     await attachments.reload_attached(app, thread["id"])
     loaded = await load_conversation(app.db, thread["id"])
     if loaded is None:  # a thread without turns: start afresh
-        cl.user_session.set("duel", Duel.from_config(app.config, app.pool))
+        cl.user_session.set("duel", await new_duel(app))
         await send_settings_panel(app)
         return
     conversation, turns = loaded
