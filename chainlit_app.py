@@ -25,6 +25,8 @@ from playground.ui import attachments, duel_flow, flows, session
 from playground.ui.context import AppContext
 from playground.ui.data_layer import PlaygroundDataLayer
 from playground.ui.health import install_health
+from playground.ui.i18n import text
+from playground.ui.language import language_for, say
 from playground.ui.origins import restrict_socket_origins
 from playground.ui.replica import install_replica
 
@@ -59,14 +61,16 @@ install_health(APP, REPLICA)  # GET /healthz: the database and the arena's model
 
 @cl.set_starters
 async def starters(user: cl.User | None = None, language: str | None = None) -> list[cl.Starter]:
-    """A new chat offers the queue, the shipped prompt sets and the leaderboard."""
-    offered = [cl.Starter(label="Rate the queue", message="/queue")]
+    """A new chat offers the queue, the shipped prompt sets and the leaderboard (labelled in the
+    browser's language, which Chainlit passes here)."""
+    lang = language_for(language)
+    offered = [cl.Starter(label=text(lang, "starter.queue"), message="/queue")]
     try:
         sets = available_sets()
     except PromptSetError:
         sets = []
-    offered += [cl.Starter(label=f"Step through {s.name}", message=f"/set {s.name}") for s in sets[:3]]
-    offered.append(cl.Starter(label="Leaderboard", message="/leaderboard"))
+    offered += [cl.Starter(label=text(lang, "starter.set", name=s.name), message=f"/set {s.name}") for s in sets[:3]]
+    offered.append(cl.Starter(label=text(lang, "starter.leaderboard"), message="/leaderboard"))
     return offered
 
 
@@ -133,16 +137,12 @@ async def on_message(message: cl.Message) -> None:
     attached_now, prompt = received
     if not prompt:
         if not attached_now:
-            await cl.Message(content="Type a prompt first: nothing was sent to the models.").send()
+            await cl.Message(content=say("chat.empty")).send()
         return  # documents attached: the next message asks about them
     limit = CONFIG.arena.max_prompt_chars
     if len(prompt) > limit:
-        await cl.Message(
-            content=(
-                f"This prompt is {len(prompt):,} characters; the limit is {limit:,} "
-                f"(arena.max_prompt_chars in {CONFIG.source}). Nothing was sent."
-            )
-        ).send()
+        await cl.Message(content=say("chat.too_long", chars=f"{len(prompt):,}", limit=f"{limit:,}",
+                                     source=CONFIG.source)).send()
         return
     await duel_flow.run_turn(APP, TurnInput(prompt, documents=tuple(attachments.attached())))
 

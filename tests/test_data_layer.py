@@ -13,9 +13,13 @@ from playground.store.database import Database
 from playground.store.ratings import submit_rating
 from playground.store.records import save_turn
 from playground.ui.data_layer import PlaygroundDataLayer, element_id
-from playground.ui.rating_panel import VOTES
+from playground.ui.i18n import text as label_in
+from playground.ui.rating_panel import PANEL_LABELS, VOTES
 
 from .store_helpers import rater_with_turns, record, submission
+
+# A reopened thread is read over HTTP, outside any websocket session: its labels are English.
+PANEL_ENGLISH = {name: label_in("en", f"rating.{name}") for name in PANEL_LABELS}
 
 
 async def test_history_lists_the_thread_and_rebuilds_its_elements(db: Database) -> None:
@@ -61,7 +65,8 @@ async def test_history_lists_the_thread_and_rebuilds_its_elements(db: Database) 
     assert panes["props"]["panes"]["b"]["status"] == "stopped"  # type: ignore[index]
     assert panes["props"]["panes"]["a"]["model"] is None  # still blind: no names yet  # type: ignore[index]
     assert panel["props"] == {"turnId": turn.id, "votes": VOTES, "scale": [1, 2, 3, 4, 5], "saved": None,  # type: ignore[comparison-overlap]
-                              "revealed": None, "checks": None, "message": "", "error": ""}
+                              "revealed": None, "checks": None, "message": "", "error": "",
+                              "sides": {"a": "Model A", "b": "Model B"}, "labels": PANEL_ENGLISH}
 
     await submit_rating(db, rater.id, submission(turn.id, winner="model_b"))  # type: ignore[arg-type]
     thread = await layer.get_thread(thread_id)

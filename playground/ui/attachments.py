@@ -23,6 +23,7 @@ from playground.evalsets.documents import (
 )
 from playground.store.documents import DocumentText, documents_of_conversation, save_document
 from playground.ui.context import AppContext
+from playground.ui.language import say
 
 SESSION_KEY = "documents"
 
@@ -58,7 +59,7 @@ async def receive(app: AppContext, message: cl.Message) -> tuple[list[DocumentTe
             extracted.append(pasted_document(question, limits))
             question = ""
     except DocumentError as exc:
-        await cl.Message(content=f"Not sent: {exc}", author="Documents").send()
+        await cl.Message(content=say("documents.not_sent", error=exc), author=say("documents.author")).send()
         return None
     new = [_stored(document) for document in extracted]
     for document in new:
@@ -66,8 +67,7 @@ async def receive(app: AppContext, message: cl.Message) -> tuple[list[DocumentTe
     known = {document.id for document in attached()}
     cl.user_session.set(SESSION_KEY, attached() + [d for d in new if d.id not in known])
     if new:
-        listed = ", ".join(f"{d.name} ({len(d.text):,} characters{f', {d.pages} pages' if d.pages else ''})"
-                           for d in new)
-        await cl.Message(content=f"Attached {listed}. Both models get the documents before your question, "
-                         "each cut to its own context window if needed.", author="Documents").send()
+        listed = ", ".join(say("documents.item", name=d.name, chars=f"{len(d.text):,}",
+                               pages=say("documents.pages", pages=d.pages) if d.pages else "") for d in new)
+        await cl.Message(content=say("documents.attached", listed=listed), author=say("documents.author")).send()
     return new, question

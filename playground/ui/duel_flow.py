@@ -19,6 +19,7 @@ from playground.core.vocabulary import SIDES
 from playground.store.ratings import RatingRefused, ratings_of_turn, submit_rating
 from playground.store.records import load_conversation, record_of, stored_checks
 from playground.ui.context import AppContext
+from playground.ui.language import say
 from playground.ui.panes import duel_props, live_contexts, stored_contexts
 from playground.ui.rating_panel import rating_panel_props
 from playground.ui.throttle import RedrawThrottle
@@ -48,7 +49,7 @@ async def run_turn(app: AppContext, request: TurnInput) -> None:
     """One duel turn in this conversation: both answers streamed, stored, then the rating panel."""
     duel: Duel | None = cl.user_session.get("duel")
     if duel is None:
-        await cl.Message(content="This conversation cannot be continued: start a new one.").send()
+        await cl.Message(content=say("chat.cannot_continue")).send()
         return
     settings: TurnSettings = cl.user_session.get("settings")
     if request.item is None:  # a typed prompt goes with the settings panel's system prompt
@@ -105,7 +106,7 @@ async def rate(app: AppContext, payload: Any) -> dict[str, Any]:
         return {"ok": False, "message": str(exc)}
     saved = await ratings_of_turn(app.db, stored.turn_id, rater_id)
     names = {"a": stored.model_a, "b": stored.model_b}
-    acknowledged = "Updated." if stored.changed else "Saved."
+    acknowledged = say("rating.updated" if stored.changed else "rating.saved")
     if shown:
         shown["rating"].props = rating_panel_props(
             stored.turn_id, saved=saved, revealed=names, message=acknowledged,

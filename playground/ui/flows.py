@@ -22,6 +22,7 @@ from playground.store.queue import next_for_rater, queue_progress, queued_turn
 from playground.store.records import record_of
 from playground.ui.context import AppContext
 from playground.ui.duel_flow import run_turn, shown_elements
+from playground.ui.language import current_language, say
 from playground.ui.leaderboard import leaderboard
 from playground.ui.panes import duel_props, stored_contexts
 from playground.ui.rating_panel import rating_panel_props
@@ -34,8 +35,7 @@ def queue_scope(text: str) -> str | None:
 
 async def start_prompt_set(app: AppContext, name: str) -> None:
     if name not in set_names():
-        await cl.Message(content=f"No prompt set {name!r}. Sets: {', '.join(set_names())}. "
-                         "Type e.g. `/set quick-20`.").send()
+        await cl.Message(content=say("set.unknown", name=repr(name), sets=", ".join(set_names()))).send()
         return
     await run_set_item(app, name, 0)
 
@@ -45,25 +45,25 @@ async def run_set_item(app: AppContext, name: object, index: object) -> None:
     try:
         prompt_set, index = listed_step(name, index)
     except PromptSetError as exc:
-        await cl.Message(content=f"Not run: {exc}.", author="Prompt set").send()
+        await cl.Message(content=say("set.not_run", error=exc), author=say("set.author")).send()
         return
     total = len(prompt_set.items)
     if index == total:
-        await cl.Message(content=f"That was the last of the {total} items of {prompt_set.name}.").send()
+        await cl.Message(content=say("set.last", total=total, name=prompt_set.name)).send()
         return
     item = prompt_set.items[index]
-    document = f" (after a generated document of about {item.document.tokens:,} tokens)" if item.document else ""
+    document = say("set.document", tokens=f"{item.document.tokens:,}") if item.document else ""
     await cl.Message(
-        content=f"**{prompt_set.name}** item {index + 1} of {total} · `{item.id}` "
-        f"({item.category}, {item.difficulty}){document}:\n\n{item.question}",
-        author="Prompt set",
+        content=say("set.item", name=prompt_set.name, number=index + 1, total=total, item=item.id,
+                    category=item.category, difficulty=item.difficulty, document=document, question=item.question),
+        author=say("set.author"),
     ).send()
     await run_turn(app, TurnInput.from_item(prompt_set.name, item))
     await cl.Message(
-        content="", author="Prompt set",
+        content="", author=say("set.author"),
         actions=[cl.Action(name="next_item", payload={"set": prompt_set.name, "index": index + 1},
-                           label=f"Next item ({index + 2} of {total})" if index + 1 < total
-                           else "Done: no more items")],
+                           label=say("set.next", number=index + 2, total=total) if index + 1 < total
+                           else say("set.done"))],
     ).send()
 
 
@@ -73,11 +73,11 @@ async def show_next_queue_item(app: AppContext, rater_id: int) -> None:
     queue = cl.user_session.get("queue") or {"set": None}
     turn_id = await next_for_rater(app.db, rater_id, queue["set"], overlap)
     progress = await queue_progress(app.db, rater_id, queue["set"], overlap)
-    scope = queue["set"] or "all sets"
-    status = (f"You rated {progress.rated_by_you} · {progress.fully_rated} of {progress.total} rated "
-              f"by {overlap} rater{'s' if overlap > 1 else ''} ({scope})")
+    status = say("queue.status", yours=progress.rated_by_you, fully=progress.fully_rated, total=progress.total,
+                 overlap=overlap, raters=say("queue.raters" if overlap > 1 else "queue.rater"),
+                 scope=queue["set"] or say("queue.all_sets"))
     if turn_id is None:
-        await cl.Message(content=f"Nothing left for you in the queue. {status}.", author="Queue").send()
+        await cl.Message(content=say("queue.empty", status=status), author=say("queue.author")).send()
         return
     turn, responses = await queued_turn(app.db, turn_id)
     records = {side: record_of(response) for side, response in responses.items()}
@@ -86,8 +86,8 @@ async def show_next_queue_item(app: AppContext, rater_id: int) -> None:
                                                                  contexts=stored_contexts(responses)),
                              display="inline")
     message = cl.Message(
-        content=f"**Queue** · {turn.prompt_set} · `{turn.item_id}` · {status}\n\n{question}",
-        author="Queue", elements=[panes],
+        content=say("queue.item", set=turn.prompt_set, item=turn.item_id, status=status, question=question),
+        author=say("queue.author"), elements=[panes],
     )
     await message.send()
     rating = cl.CustomElement(name="RatingPanel", props=rating_panel_props(turn_id), display="inline")
@@ -99,12 +99,9 @@ async def show_next_queue_item(app: AppContext, rater_id: int) -> None:
 async def show_leaderboard(app: AppContext) -> None:
     user = cl.user_session.get("user")
     admin = bool(user and user.metadata.get("admin"))
-    text, plots = await leaderboard(app.db, admin=admin)
+    text, plots = await leaderboard(app.db, admin=admin, language=current_language())
     images = [cl.Image(name=title, content=png, mime="image/png", display="inline") for title, png in plots.items()]
-    await cl.Message(content=text, author="Leaderboard", elements=images).send()
-
-
-NEEDLE_USAGE = "Type e.g. `/needle 512,1k 0,50,100`: document lengths in tokens (k = 1,024), then depths in percent."
+    await cl.Message(content=text, author=say("leaderboard.author"), elements=images).send()
 
 
 async def run_needle_sweep(app: AppContext, spec: str) -> None:
@@ -115,10 +112,12 @@ async def run_needle_sweep(app: AppContext, spec: str) -> None:
     try:
         grid = NeedleGridSpec.parse(words[0] if words else "", words[1] if len(words) > 1 else "0,25,50,75,100", 1)
     except NeedleSpecError as exc:
-        await cl.Message(content=f"Not run: {exc}. {NEEDLE_USAGE}", author="Needle").send()
+        await cl.Message(content=say("needle.not_run", error=f"{exc}. {say('needle.usage')}"),
+                         author=say("needle.author")).send()
         return
     models = (app.config.arena.model_a, app.config.arena.model_b)
-    status = cl.Message(content=f"Needle in a haystack: {len(grid.cells(GENERATED.key))} cells…", author="Needle")
+    status = cl.Message(content=say("needle.started", cells=len(grid.cells(GENERATED.key))),
+                        author=say("needle.author"))
     await status.send()
     tally = {"done": 0, "failed": 0}
 
@@ -128,25 +127,24 @@ async def run_needle_sweep(app: AppContext, spec: str) -> None:
     async def report_progress() -> None:
         while True:
             await asyncio.sleep(2)
-            status.content = f"Needle in a haystack: {tally['done']} cells done, {tally['failed']} failed…"
+            status.content = say("needle.progress", done=tally["done"], failed=tally["failed"])
             await status.update()
 
     ticker = asyncio.create_task(report_progress())
     try:
         result = await run_needle(app.db, app.config, app.pool, models, grid, on_cell=ended)
     except TokenCountUnavailable as exc:
-        status.content = f"Not run: {exc}"
+        status.content = say("needle.not_run", error=exc)
         await status.update()
         return
     finally:
         ticker.cancel()
     found = (await needle_grid(app.db, models, GENERATED.key)).restricted(grid.lengths, grid.depths)
     heat_maps = await asyncio.to_thread(needle_heat_maps, found)
-    problems = "".join(f"\n- cell {o.item_id}: {p}" for o in result.failed for p in o.problems[:1])
-    status.content = (f"Needle in a haystack: {result.done} cells done, {len(result.failed)} failed, "
-                      f"{result.skipped} answered before.{problems}")
+    problems = "".join(say("needle.problem", item=o.item_id, problem=p) for o in result.failed for p in o.problems[:1])
+    status.content = say("needle.result", done=result.done, failed=len(result.failed), skipped=result.skipped,
+                         problems=problems)
     await status.update()
     if heat_maps is not None:
         image = cl.Image(name="Needle heat maps", content=heat_maps, mime="image/png", display="inline")
-        await cl.Message(content="Answers containing the code, per length and depth (one map per model).",
-                         author="Needle", elements=[image]).send()
+        await cl.Message(content=say("needle.maps"), author=say("needle.author"), elements=[image]).send()

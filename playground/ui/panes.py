@@ -22,6 +22,8 @@ from playground.arena.duel import DuelTurn
 from playground.core.generation import Generation, GenerationRecord
 from playground.core.vocabulary import Side
 from playground.store.tables import Response
+from playground.ui.i18n import Language, text
+from playground.ui.language import current_language
 
 
 def _image_as_link(
@@ -52,17 +54,17 @@ def render_markdown(text: str) -> str:
     return _MARKDOWN.render(text)
 
 
-def pane_stats(record: GenerationRecord) -> str:
+def pane_stats(record: GenerationRecord, language: Language = "en") -> str:
     """TTFT and tokens/s, shown under a finished answer."""
     parts = []
     if record.ttft_s is not None:
-        parts.append(f"TTFT {record.ttft_s:.2f} s")
+        parts.append(text(language, "pane.ttft", seconds=f"{record.ttft_s:.2f}"))
     if record.tokens_per_s is not None:
-        parts.append(f"{record.tokens_per_s:.1f} tok/s")
+        parts.append(text(language, "pane.rate", rate=f"{record.tokens_per_s:.1f}"))
     if record.output_tokens:
-        parts.append(f"{record.output_tokens} tokens")
+        parts.append(text(language, "pane.tokens", tokens=record.output_tokens))
     if record.cached_tokens:  # the server's prefix cache: a follow-up on the same document
-        parts.append(f"{record.cached_tokens:,} prompt tokens from cache")
+        parts.append(text(language, "pane.cached", tokens=f"{record.cached_tokens:,}"))
     return " · ".join(parts)
 
 
@@ -76,38 +78,51 @@ class PaneContext:
     note: str = ""
     reading_since_ms: float | None = None  # epoch ms when the prompt was sent (None: not live)
 
-    def props(self) -> dict[str, Any]:
+    def props(self, language: Language = "en") -> dict[str, Any]:
         line = ""
         if self.tokens is not None and self.window is not None:
-            line = f"{self.tokens:,} tokens of {self.window:,}"
+            line = text(language, "pane.context", tokens=f"{self.tokens:,}", window=f"{self.window:,}")
         return {"line": line, "note": self.note, "tokens": self.tokens, "readingSinceMs": self.reading_since_ms}
 
 
 def pane_props(
-    side: Side, source: Generation | GenerationRecord, reveal_name: bool, context: PaneContext | None = None
+    side: Side, source: Generation | GenerationRecord, reveal_name: bool, context: PaneContext | None = None,
+    language: Language = "en",
 ) -> dict[str, Any]:
-    """One pane, from a live generation or a stored record (a resumed conversation)."""
+    """One pane, from a live generation or a stored record (a resumed conversation). ``status`` is the
+    stored word (it picks the colour); ``statusLabel`` is what the rater reads."""
     record = source.record() if isinstance(source, Generation) else source
+    status = "streaming" if record.status == "waiting" else record.status
     return {
-        "label": f"Model {side.upper()}",
+        "label": text(language, "pane.label", side=side.upper()),
         "model": record.model if reveal_name else None,
         "html": render_markdown(record.text),
         "reasoning": record.reasoning,
-        "status": "streaming" if record.status == "waiting" else record.status,
+        "status": status,
+        "statusLabel": text(language, f"pane.status.{status}"),
         "error": record.error,
-        "stats": pane_stats(record) if record.status in ("done", "stopped") else "",
-        "context": context.props() if context is not None else None,
+        "stats": pane_stats(record, language) if record.status in ("done", "stopped") else "",
+        "context": context.props(language) if context is not None else None,
     }
+
+
+# The labels the element's own code shows (SideBySide.jsx holds no English of its own).
+PANE_LABELS = ("reasoning", "reading", "reading_tokens", "reading_prompt")
 
 
 def duel_props(
     sides: Mapping[Side, Generation | GenerationRecord], blind: bool,
-    contexts: Mapping[Side, PaneContext] | None = None,
+    contexts: Mapping[Side, PaneContext] | None = None, language: Language | None = None,
 ) -> dict[str, Any]:
+    """Both panes, with their labels in ``language`` (default: this Chainlit session's)."""
+    language = language or current_language()
     return {
-        "panes": {side: pane_props(side, source, reveal_name=not blind, context=(contexts or {}).get(side))
-                  for side, source in sides.items()}
+        "panes": {side: pane_props(side, source, reveal_name=not blind, context=(contexts or {}).get(side),
+                                   language=language)
+                  for side, source in sides.items()},
+        "labels": {key: text(language, f"pane.{key}") for key in PANE_LABELS},
     }
+
 
 
 def live_contexts(turn: DuelTurn) -> dict[Side, PaneContext]:

@@ -17,6 +17,7 @@ from playground.store.records import load_conversation, names_hidden
 from playground.ui import attachments
 from playground.ui.context import AppContext
 from playground.ui.data_layer import element_id
+from playground.ui.language import say
 
 LEADERBOARD, QUEUE, PROMPT_SET, NEEDLE = "Leaderboard", "Queue", "PromptSet", "Needle"
 COMMANDS: list[CommandDict] = [
@@ -62,10 +63,7 @@ async def resume_chat(app: AppContext, thread: ThreadDict) -> None:
     missing = [m for m in (conversation.model_a, conversation.model_b) if m not in app.config.model_names()]
     if missing:
         cl.user_session.set("duel", None)
-        await cl.Message(
-            content=f"{', '.join(missing)} is no longer in {app.config.source}: this conversation "
-            "can be read and rated but not continued."
-        ).send()
+        await cl.Message(content=say("chat.models_gone", models=", ".join(missing), source=app.config.source)).send()
     else:
         duel = Duel.seated(app.config, app.pool, conversation.model_a, conversation.model_b,
                            names_hidden(conversation))
@@ -86,21 +84,32 @@ async def resume_chat(app: AppContext, thread: ThreadDict) -> None:
     await send_settings_panel(app)
 
 
+def commands() -> list[CommandDict]:
+    """The command buttons, described in this session's language (the ids are what messages carry)."""
+    keys = {LEADERBOARD: "command.leaderboard", QUEUE: "command.queue", PROMPT_SET: "command.prompt_set",
+            NEEDLE: "command.needle"}
+    return [{**command, "description": say(keys[command["id"]])} for command in COMMANDS]
+
+
 async def send_settings_panel(app: AppContext) -> None:
     config = app.config
-    await cl.context.emitter.set_commands(COMMANDS)
+    await cl.context.emitter.set_commands(commands())
     cl.user_session.set("settings", TurnSettings(system_prompt=config.arena.system_prompt))
     defaults = config.model(config.arena.model_a).defaults
     policies = seated_policies()
     cl.user_session.set("policies", policies)
     await cl.ChatSettings(
         [
-            Slider(id="temperature", label="Temperature", initial=defaults.temperature, min=0.0, max=2.0, step=0.05),
-            Slider(id="max_tokens", label="Max tokens", initial=defaults.max_tokens, min=16, max=8192, step=16),
-            TextInput(id="system_prompt", label="System prompt", initial=config.arena.system_prompt, multiline=True),
+            Slider(id="temperature", label=say("settings.temperature"), initial=defaults.temperature,
+                   min=0.0, max=2.0, step=0.05),
+            Slider(id="max_tokens", label=say("settings.max_tokens"), initial=defaults.max_tokens,
+                   min=16, max=8192, step=16),
+            TextInput(id="system_prompt", label=say("settings.system_prompt"), initial=config.arena.system_prompt,
+                      multiline=True),
             # Blind: the panel names sides, never models (each side starts from its model's config).
-            *(Select(id=f"truncation_{side}", label=f"Too long for model {side.upper()}: truncation",
-                     values=list(TRUNCATION_POLICIES), initial_value=policy)
+            # Each policy labelled in the rater's language; the value is the stored word.
+            *(Select(id=f"truncation_{side}", label=say("settings.truncation", side=side.upper()),
+                     items={say(f"truncation.{p}"): p for p in TRUNCATION_POLICIES}, initial_value=policy)
               for side, policy in policies.items()),
         ]
     ).send()
