@@ -55,7 +55,7 @@ async def run_stats_bench(
     battles = simulate_battles(true_ratings(models, spread=25.0), votes, rng, tie_rate=0.1)
 
     started = time.perf_counter()
-    ratings = bradley_terry(count_battles(battles), rounds=100, seed=seed)
+    ratings = bradley_terry(count_battles(battles), rounds=100, seed=seed, interval="bootstrap")
     bt_seconds = time.perf_counter() - started
 
     result: dict[str, Any] = {
