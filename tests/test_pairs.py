@@ -190,3 +190,31 @@ async def test_adaptive_goes_by_blind_votes_between_arena_models(db: Database) -
     # The one voted pair is a little more settled than the others.
     assert distribution.probabilities[("alpha", "beta")] == min(distribution.probabilities.values())
     assert np.isclose(sum(distribution.probabilities.values()), 1.0)
+
+
+async def test_each_reported_vote_has_its_pair_probability(db: Database) -> None:
+    from playground.stats.pair_sampling import inverse_probability_weights
+    from playground.store.pair_queries import load_pair_probabilities
+    from playground.store.report_queries import Filters, load_battles
+
+    rater = await add_rater(db, "weigher", "password-1")
+    assert rater.id is not None
+    stored = [("c-fixed", "alpha", "beta", None, None), ("c-rare", "alpha", "gamma", "adaptive", 0.1),
+              ("c-often", "beta", "gamma", "adaptive", 0.5)]
+    async with db.transaction() as session:
+        for cid, a, b, policy, probability in stored:
+            session.add(Conversation(id=cid, rater_id=rater.id, mode="blind", model_a=a, model_b=b,
+                                     pair_policy=policy, pair_probability=probability))
+            await session.flush()
+            turn = Turn(conversation_id=cid, position=0, prompt="p", blind=True)
+            session.add(turn)
+            await session.flush()
+            assert turn.id is not None
+            session.add(Vote(turn_id=turn.id, rater_id=rater.id, winner="model_a", model_a=a, model_b=b, blind=True))
+            await session.flush()
+    battles = (await load_battles(db, Filters()))[0]
+    probabilities = await load_pair_probabilities(db, Filters())
+    assert [(b.model_a, b.model_b) for b in battles] == [(a, b) for _, a, b, *_ in stored]
+    assert probabilities == [None, 0.1, 0.5]
+    weights = inverse_probability_weights(probabilities)
+    assert weights == pytest.approx([w / (16 / 3) for w in (1.0, 10.0, 2.0)])

@@ -188,3 +188,14 @@ async def batch_pair_distribution(db: Database, models: Sequence[str], policy: s
     before the run from the blind votes stored so far (a batch's own answers are not rated yet)."""
     cells = await vote_cells(db, models) if policy == "adaptive" else []
     return PairDistribution(cast(PairPolicy, policy), pair_probabilities(policy, models, cells))
+
+
+def inverse_probability_weights(probabilities: Sequence[float | None]) -> list[float]:
+    """Each battle's weight 1 / (its pair's sampling probability), as lmarena weights battles of
+    unevenly sampled pairs, scaled to mean 1 (so the prior keeps its strength). None (a fixed pair,
+    or a conversation from before pairs were drawn) counts as probability 1."""
+    raw = [1.0 / (p if p is not None else 1.0) for p in probabilities]
+    if not raw:
+        return []
+    mean = sum(raw) / len(raw)
+    return [w / mean for w in raw]

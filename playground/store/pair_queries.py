@@ -1,15 +1,17 @@
 """The votes the adaptive pair policy goes by: blind votes between the arena's models, counted
-per (model_a, model_b, winner) in the database (one row per cell, however many votes)."""
+per (model_a, model_b, winner) in the database (one row per cell, however many votes); and each
+reported vote's pair probability, for weighting battles by its inverse."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func
+from sqlalchemy import and_, func
 from sqlmodel import col, select
 
 from playground.store.database import Database
-from playground.store.tables import Vote
+from playground.store.report_queries import Filters, vote_conditions
+from playground.store.tables import Conversation, Rater, Turn, Vote
 
 
 async def vote_cells(db: Database, models: Sequence[str]) -> list[tuple[str, str, str, int]]:
@@ -21,3 +23,19 @@ async def vote_cells(db: Database, models: Sequence[str]) -> list[tuple[str, str
     )
     async with db.reading() as session:
         return [(a, b, winner, int(n)) for a, b, winner, n in (await session.exec(query)).all()]
+
+
+async def load_pair_probabilities(db: Database, filters: Filters) -> list[float | None]:
+    """For every vote ``report_queries.load_battles`` returns with ``filters``, in the same order:
+    the probability with which its conversation's pair was drawn (None: a conversation from before
+    pairs were drawn, i.e. the config's fixed pair)."""
+    query = (
+        select(Conversation.pair_probability)
+        .join(Turn, col(Turn.conversation_id) == Conversation.id)
+        .join(Vote, col(Vote.turn_id) == Turn.id)
+        .join(Rater, col(Rater.id) == Vote.rater_id)
+        .where(and_(True, *vote_conditions(filters)))
+        .order_by(col(Vote.created_at), col(Vote.id))
+    )
+    async with db.reading() as session:
+        return list((await session.exec(query)).all())
