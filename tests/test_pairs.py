@@ -217,4 +217,4 @@ async def test_each_reported_vote_has_its_pair_probability(db: Database) -> None
     assert [(b.model_a, b.model_b) for b in battles] == [(a, b) for _, a, b, *_ in stored]
     assert probabilities == [None, 0.1, 0.5]
     weights = inverse_probability_weights(probabilities)
-    assert weights == pytest.approx([w / (16 / 3) for w in (1.0, 10.0, 2.0)])
+    assert weights == pytest.approx([w / (13 / 3) for w in (1.0, 10.0, 2.0)])
