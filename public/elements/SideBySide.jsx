@@ -1,14 +1,18 @@
 // Two answers to one prompt, side by side. `props` is injected by Chainlit:
-// { panes: { a: Pane, b: Pane } } where Pane = { label, model, html, reasoning, status, error, stats,
-// context } and context = { line ("N tokens of W"), note (what was cut, or why nothing was sent),
+// { panes: { a: Pane, b: Pane }, labels } where Pane = { label, model, html, reasoning, status (the stored
+// word: it picks the colour), statusLabel (what the rater reads), error, stats, context } and context = { line ("N tokens of W"), note (what was cut, or why nothing was sent),
 // tokens, readingSinceMs (when the prompt was sent: the pane counts the seconds of prefill) }.
 // `html` is rendered server-side by markdown-it with raw HTML disabled (model output cannot
-// inject markup). Everything shown lives in props, because local state may reset on updates.
+// inject markup). Everything shown lives in props, because local state may reset on updates. Every
+// label comes from the server in the rater's language (`labels` and the panes' own; playground/ui/i18n.py).
 
 import { useEffect, useState } from "react";
 
 // While a model reads a long prompt it sends nothing for seconds (45 s for 256K tokens on an
 // H200): the pane says so and counts, so that a slow side never looks hung.
+const label = (key) => (props.labels || {})[key] || "";
+const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+
 function Reading({ side, context }) {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
@@ -16,10 +20,12 @@ function Reading({ side, context }) {
     return () => clearInterval(timer);
   }, []);
   const seconds = Math.max(0, Math.floor((now - context.readingSinceMs) / 1000));
-  const tokens = context.tokens != null ? `${context.tokens.toLocaleString("en-US")} tokens` : "the prompt";
+  const tokens = context.tokens != null
+    ? fill(label("reading_tokens"), { tokens: context.tokens.toLocaleString("en-US") })
+    : label("reading_prompt");
   return (
     <div data-testid={`pane-${side}-reading`} style={{ marginTop: 8, fontSize: 13, opacity: 0.8 }}>
-      Reading {tokens}… {seconds} s
+      {fill(label("reading"), { tokens, seconds })}
     </div>
   );
 }
@@ -51,7 +57,7 @@ function Pane({ side, pane }) {
           data-testid={`pane-${side}-status`}
           style={{ fontSize: 12, color, border: `1px solid ${color}`, borderRadius: 999, padding: "0 8px" }}
         >
-          {pane.status}
+          {pane.statusLabel || pane.status}
         </span>
       </div>
       {pane.context && (pane.context.line || pane.context.note) ? (
@@ -64,7 +70,7 @@ function Pane({ side, pane }) {
       ) : null}
       {pane.reasoning ? (
         <details data-testid={`pane-${side}-reasoning`} style={{ marginTop: 8, opacity: 0.8 }}>
-          <summary style={{ cursor: "pointer", fontSize: 13 }}>Reasoning</summary>
+          <summary style={{ cursor: "pointer", fontSize: 13 }}>{label("reasoning")}</summary>
           <div className="whitespace-pre-wrap" style={{ fontSize: 13, marginTop: 4 }}>
             {pane.reasoning}
           </div>
