@@ -78,31 +78,40 @@ def report(
     rounds: int = typer.Option(100, "--bootstrap-rounds", min=100, help="bootstrap rounds of the intervals"),
     models: str = MODELS_OPT, raters: str = RATERS_OPT, categories: str = CATEGORIES_OPT,
     since: str = SINCE_OPT, until: str = UNTIL_OPT, all_votes: bool = ALL_VOTES_OPT, length: str = LENGTH_OPT,
+    min_quality: float = typer.Option(None, "--min-rater-quality", min=0.0, max=1.0,
+                                      help="raters with a quality score under this are excluded or down-weighted"),
+    weighting: str = typer.Option("exclude", "--rater-weighting",
+                                  help="exclude | downweight (with --min-rater-quality)"),
 ) -> None:
     """The leaderboard: Bradley-Terry ratings, win rates, scores, position bias, agreement, latency,
-    and the votes and latency by prompt length."""
+    the votes and latency by prompt length, and the raters' quality."""
     from playground.output.tables import print_report
-    from playground.stats.report import summarize
+    from playground.stats.rater_quality import RATER_WEIGHTINGS
+    from playground.stats.report import RaterPolicy, collect_with_policy, summarize
     from playground.store.database import Database
     from playground.store.needle_queries import NeedleGrid, needle_grid, needle_pairs
-    from playground.store.report_queries import ReportData, collect
+    from playground.store.report_queries import ReportData
 
     if html is not None and html.exists() and not force:
         err.print(f"[red]{html} exists: not overwritten (add --force)[/]")
         raise typer.Exit(2)
     filters = _filters(models, raters, categories, since, until, all_votes, length)
+    if weighting not in RATER_WEIGHTINGS:
+        err.print(f"[red]--rater-weighting: {weighting!r} is not one of {', '.join(RATER_WEIGHTINGS)}[/]")
+        raise typer.Exit(2)
+    policy = None if min_quality is None else RaterPolicy(min_quality=min_quality, weighting=weighting)
 
     async def run() -> tuple[ReportData, list[NeedleGrid]]:
         db = Database.from_env()
         try:
             await check_database(db)
             grids = [await needle_grid(db, pair) for pair in await needle_pairs(db)] if html is not None else []
-            return await collect(db, filters), grids
+            return await collect_with_policy(db, filters, policy), grids
         finally:
             await db.dispose()
 
     data, needle_grids = run_async(run())
-    result = summarize(data, bootstrap_rounds=rounds, per_rater=True)
+    result = summarize(data, bootstrap_rounds=rounds, per_rater=True, rater_policy=policy)
     if as_json:
         typer.echo(result.model_dump_json())
     else:

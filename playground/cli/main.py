@@ -14,6 +14,7 @@ import typer
 
 from playground.cli.bench import bench_app
 from playground.cli.evaluate import evaluation
+from playground.cli.gold import gold_app
 from playground.cli.needle import needle_app
 from playground.cli.support import err
 from playground.core.config import ConfigError, check_local_paths, load_config
@@ -22,6 +23,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Compare two 
 app.add_typer(bench_app, name="bench")
 app.add_typer(evaluation)  # report, export, batch, judge, check, prompt-sets
 app.add_typer(needle_app)  # needle
+app.add_typer(gold_app)  # gold
 db_app = typer.Typer(no_args_is_help=True, help="The database (PLAYGROUND_DATABASE_URL, default SQLite).")
 app.add_typer(db_app, name="db")
 raters_app = typer.Typer(no_args_is_help=True, help="Rater accounts (they log in to the app).")

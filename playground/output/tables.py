@@ -125,6 +125,13 @@ def report_tables(report: Report) -> list[Table]:
                             ["rater", "rater", "shared items", "kappa"],
                             [[p.rater_1, p.rater_2, str(p.items), _fmt(p.kappa, 3)]
                              for p in report.agreement_by_rater_pair]))
+    if report.rater_quality:
+        tables.append(Table("Rater quality (0-1: gold items, agreement with others, pace, straight-lining)",
+                            ["rater", "votes", "gold agreement", "peer agreement", "median time s",
+                             "straight-lining", "quality"],
+                            [[q.rater, str(q.votes), f"{_fmt(q.gold_agreement)} ({q.gold_items})",
+                              f"{_fmt(q.peer_agreement)} ({q.shared_items})", _fmt(q.median_time_s, 1),
+                              _fmt(q.straight_lining), _fmt(q.score)] for q in report.rater_quality]))
     return tables
 
 

@@ -16,6 +16,7 @@ from playground.core.vocabulary import TIES
 from playground.stats.auto_checks import automatic_accuracy
 from playground.stats.bradley_terry import RatingRow, bradley_terry, count_battles, online_elo
 from playground.stats.length import LengthBoard, ModelLengthLatency, latency_by_length, leaderboard_by_length
+from playground.stats.rater_quality import RaterQuality, RaterWeighting, below, rater_quality, vote_weight
 from playground.stats.summaries import (
     NO_CATEGORY,
     Agreement,
@@ -37,7 +38,8 @@ from playground.stats.summaries import (
 from playground.store.database import Database
 from playground.store.report_queries import Battle, Filters, ReportData, collect
 
-__all__ = ["AXES", "NO_CATEGORY", "SMALL_SAMPLE", "AxisScores", "Report", "build_report", "summarize"]
+__all__ = ["AXES", "NO_CATEGORY", "SMALL_SAMPLE", "AxisScores", "RaterPolicy", "Report", "build_report",
+           "collect_with_policy", "summarize"]
 
 SMALL_SAMPLE = 100  # below this many votes, say that the intervals are wide
 AXES = ("accuracy", "fluency")
@@ -50,6 +52,28 @@ class AxisScores(BaseModel):
 
     accuracy: MeanWithInterval
     fluency: MeanWithInterval
+
+
+class RaterPolicy(BaseModel):
+    """What the report does with raters whose quality score is under ``min_quality``: leave them out
+    (``exclude``) or have their votes weighted by score / min_quality in the Bradley-Terry fit
+    (``downweight``). ``affected``: those raters, with their scores."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_quality: float
+    weighting: RaterWeighting = "exclude"
+    affected: dict[str, float] = {}
+
+    def note(self) -> str:
+        """What the report did, said plainly (one of the report's notes)."""
+        if not self.affected:
+            return f"No rater has a quality score under {self.min_quality:.2f}: every vote counts."
+        names = ", ".join(sorted(self.affected))
+        if self.weighting == "exclude":
+            return f"Raters with quality under {self.min_quality:.2f} are left out: {names}."
+        return (f"Raters with quality under {self.min_quality:.2f} count with weight score/{self.min_quality:.2f} "
+                f"in the Bradley-Terry fit: {names}.")
 
 
 class Report(BaseModel):
@@ -80,6 +104,10 @@ class Report(BaseModel):
     leaderboard_by_length: dict[str, LengthBoard] = {}
     # Who agrees with whom: computed for admins only (raters see aggregates), else None.
     agreement_by_rater_pair: list[RaterPairAgreement] | None = None
+    # Each rater's quality (stats/rater_quality.py; admins only, like the pairs above), and what
+    # the report did with it.
+    rater_quality: list[RaterQuality] = []
+    rater_policy: RaterPolicy | None = None
 
 
 def _notes(battles: list[Battle]) -> list[str]:
@@ -106,24 +134,33 @@ def _score_table(rows: list[tuple[str, int, int]]) -> dict[str, AxisScores]:
             for model, (accuracy, fluency) in sorted(by_model.items())}
 
 
-def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = False) -> Report:
+def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = False,
+              rater_policy: RaterPolicy | None = None) -> Report:
     """All figures of the rows. ``per_rater`` adds who agrees with whom (admins only: raters see
-    aggregates)."""
+    aggregates). ``rater_policy`` (from :func:`collect_with_policy`): raters under its threshold
+    are already left out of ``data`` (exclude), or their battles are weighted here (downweight)."""
     battles, scores = data.battles, data.scores
+    quality = rater_quality(data.rater_votes)
+    weights = None
+    if rater_policy is not None:
+        rater_policy = rater_policy.model_copy(update={"affected": below(quality, rater_policy.min_quality)})
+        if rater_policy.weighting == "downweight" and rater_policy.affected and len(data.battle_raters) == len(battles):
+            weights = [vote_weight(rater_policy.affected[r], rater_policy.min_quality)
+                       if r in rater_policy.affected else 1.0 for r in data.battle_raters]
     by_category: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for score in scores:
         by_category[score.category or NO_CATEGORY].append((score.model, score.accuracy, score.fluency))
     # Agreement is measured per score item: one answer on one axis, scored by several raters.
     items = [(f"{s.response_id}:{axis}", s.rater, value)
              for s in scores for axis, value in zip(AXES, (s.accuracy, s.fluency), strict=True)]
-    fitted = bradley_terry(count_battles(battles), rounds=bootstrap_rounds)
+    fitted = bradley_terry(count_battles(battles, weights), rounds=bootstrap_rounds)
     return Report(
         filters=data.filters,
         filters_text=data.filters.describe(),
         votes=len(battles),
         ties=sum(b.winner in TIES for b in battles),
         ratings=len(scores),
-        notes=_notes(battles),
+        notes=_notes(battles) + ([rater_policy.note()] if rater_policy is not None else []),
         bradley_terry=fitted,
         elo=online_elo(battles),
         win_rates=win_rates(battles),
@@ -137,9 +174,24 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
         latency_by_length=latency_by_length(data.prompt_timings),
         leaderboard_by_length=leaderboard_by_length(data.battles_by_length, fitted, rounds=bootstrap_rounds),
         agreement_by_rater_pair=agreement_by_rater_pair(items) if per_rater else None,
+        rater_quality=quality if per_rater else [],  # names and scores of raters: admins only
+        rater_policy=rater_policy,
     )
 
 
-async def build_report(db: Database, filters: Filters, bootstrap_rounds: int = 100, per_rater: bool = False) -> Report:
+async def collect_with_policy(db: Database, filters: Filters, rater_policy: RaterPolicy | None = None) -> ReportData:
+    """The rows with ``filters``; with an ``exclude`` policy, loaded again without the raters
+    under its threshold (their quality is judged on the first load)."""
+    data = await collect(db, filters)
+    if rater_policy is None or rater_policy.weighting != "exclude":
+        return data
+    low = below(rater_quality(data.rater_votes), rater_policy.min_quality)
+    if not low:
+        return data
+    return await collect(db, filters.model_copy(update={"exclude_raters": tuple(sorted(low))}))
+
+
+async def build_report(db: Database, filters: Filters, bootstrap_rounds: int = 100, per_rater: bool = False,
+                       rater_policy: RaterPolicy | None = None) -> Report:
     """Load the rows with ``filters`` and summarize them."""
-    return summarize(await collect(db, filters), bootstrap_rounds, per_rater)
+    return summarize(await collect_with_policy(db, filters, rater_policy), bootstrap_rounds, per_rater, rater_policy)

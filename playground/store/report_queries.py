@@ -88,6 +88,8 @@ class Filters(BaseModel):
     blind_only: bool = True  # votes cast blind, ratings of turns shown blind
     # The turn's prompt-length buckets (LENGTH_BUCKET_NAMES; the larger side's count decides).
     length_buckets: tuple[str, ...] = ()
+    # Raters whose votes and ratings are left out (the report's --min-rater-quality).
+    exclude_raters: tuple[str, ...] = ()
 
     @field_validator("length_buckets")
     @classmethod
@@ -115,6 +117,8 @@ class Filters(BaseModel):
         ]
         if self.length_buckets:
             parts.append(f"prompt length: {listed(self.length_buckets)}")
+        if self.exclude_raters:
+            parts.append(f"raters left out: {listed(self.exclude_raters)}")
         return " · ".join(parts)
 
 
@@ -180,6 +184,22 @@ class VotedBattle(NamedTuple):
     model_b: str
     winner: Winner
     prompt_tokens: int | None
+    rater: str
+
+
+class RaterVote(NamedTuple):
+    """A vote for judging its rater: the turn's gold verdict (None: not a gold item), the time on
+    task, and the rater's scores of both answers (None where the rater gave none)."""
+
+    rater: str
+    turn_id: int
+    winner: Winner
+    gold_verdict: Winner | None
+    time_on_task_s: float | None
+    accuracy_a: int | None
+    fluency_a: int | None
+    accuracy_b: int | None
+    fluency_b: int | None
 
 
 class FinishedAnswer(NamedTuple):
@@ -213,17 +233,26 @@ class ReportData:
     # buckets without votes left out), each in voting order.
     battles_by_length: dict[str, list[Battle]] = field(default_factory=dict)
     prompt_timings: list[PromptTiming] = field(default_factory=list)
+    # Who cast each battle (parallel to ``battles``; empty when not loaded).
+    battle_raters: list[str] = field(default_factory=list)
+    # Every vote of the raters in the filters, gold items included (stats/rater_quality.py).
+    rater_votes: list[RaterVote] = field(default_factory=list)
 
 
-def _conditions(filters: Filters, *, blind: Any, models: tuple[Any, ...], created: Any) -> list[Any]:
-    """The filters as SQL conditions; the caller joins Rater and Turn."""
-    conditions: list[Any] = []
+def _conditions(filters: Filters, *, blind: Any, models: tuple[Any, ...], created: Any,
+                gold_items: bool = False) -> list[Any]:
+    """The filters as SQL conditions; the caller joins Rater and Turn. Gold items (answers with a
+    known verdict, for judging raters) are never battles, answers or ratings of a model: left
+    out unless ``gold_items``."""
+    conditions: list[Any] = [] if gold_items else [col(Turn.gold_verdict).is_(None)]
     if filters.blind_only:
         conditions.append(blind.is_(True))
     if filters.models:
         conditions += [column.in_(filters.models) for column in models]  # every side listed
     if filters.raters:
         conditions.append(col(Rater.name).in_(filters.raters))
+    if filters.exclude_raters:
+        conditions.append(col(Rater.name).not_in(filters.exclude_raters))
     if filters.categories:
         conditions.append(col(Turn.category).in_(filters.categories))
     if filters.since:
@@ -253,12 +282,14 @@ def vote_conditions(filters: Filters) -> list[Any]:
     return _conditions(filters, blind=Vote.blind, models=(Vote.model_a, Vote.model_b), created=Vote.created_at)
 
 
-async def load_battles(db: Database, filters: Filters) -> tuple[list[Battle], dict[str, list[Battle]]]:
-    """Votes in the order they were first cast, and the same votes by their turn's prompt-length
-    bucket."""
+async def load_battles(
+    db: Database, filters: Filters
+) -> tuple[list[Battle], dict[str, list[Battle]], list[str]]:
+    """Votes in the order they were first cast, the same votes by their turn's prompt-length
+    bucket, and who cast each (parallel to the first)."""
     query = (
         select(*_labelled(VotedBattle, {"model_a": Vote.model_a, "model_b": Vote.model_b, "winner": Vote.winner,
-                                        "prompt_tokens": turn_prompt_tokens()}))
+                                        "prompt_tokens": turn_prompt_tokens(), "rater": Rater.name}))
         .join(Rater, col(Rater.id) == Vote.rater_id)
         .join(Turn, col(Turn.id) == Vote.turn_id)
         .where(and_(True, *vote_conditions(filters)))
@@ -266,6 +297,7 @@ async def load_battles(db: Database, filters: Filters) -> tuple[list[Battle], di
     )
     battles: list[Battle] = []
     by_length: dict[str, list[Battle]] = defaultdict(list)
+    raters: list[str] = []
     async with db.reading() as session:
         # On the connection: plain rows, without the ORM's per-row step (a report reads every vote).
         connection = await session.connection()
@@ -273,7 +305,8 @@ async def load_battles(db: Database, filters: Filters) -> tuple[list[Battle], di
             battle = Battle(voted.model_a, voted.model_b, voted.winner)
             battles.append(battle)
             by_length[length_bucket(voted.prompt_tokens)].append(battle)
-    return battles, {name: by_length[name] for name in LENGTH_BUCKET_NAMES if name in by_length}
+            raters.append(voted.rater)
+    return battles, {name: by_length[name] for name in LENGTH_BUCKET_NAMES if name in by_length}, raters
 
 
 def response_conditions(filters: Filters) -> list[Any]:
@@ -363,9 +396,37 @@ async def load_judge_pairs(db: Database, filters: Filters) -> list[JudgedVote]:
         return [JudgedVote._make(row) for row in (await session.exec(query)).all()]
 
 
+async def load_rater_votes(db: Database, filters: Filters) -> list[RaterVote]:
+    """Every vote of the raters the filters cover (names and dates apply; the models, categories,
+    blindness, lengths and left-out raters do not: a rater is judged on all their work, and one
+    left out is still shown), gold items included, with the rater's scores of both answers."""
+    side_a, side_b, rating_a, rating_b = aliased(Response), aliased(Response), aliased(Rating), aliased(Rating)
+    conditions = _conditions(Filters(raters=filters.raters, since=filters.since, until=filters.until,
+                                     blind_only=False),
+                             blind=None, models=(), created=Vote.created_at, gold_items=True)
+    query = (
+        select(*_labelled(RaterVote, {
+            "rater": Rater.name, "turn_id": Vote.turn_id, "winner": Vote.winner, "gold_verdict": Turn.gold_verdict,
+            "time_on_task_s": Vote.time_on_task_s, "accuracy_a": rating_a.accuracy, "fluency_a": rating_a.fluency,
+            "accuracy_b": rating_b.accuracy, "fluency_b": rating_b.fluency}))
+        .join(Rater, col(Rater.id) == Vote.rater_id)
+        .join(Turn, col(Turn.id) == Vote.turn_id)
+        .outerjoin(side_a, and_(col(side_a.turn_id) == Turn.id, col(side_a.side) == "a"))
+        .outerjoin(side_b, and_(col(side_b.turn_id) == Turn.id, col(side_b.side) == "b"))
+        .outerjoin(rating_a, and_(col(rating_a.response_id) == side_a.id, col(rating_a.rater_id) == Vote.rater_id))
+        .outerjoin(rating_b, and_(col(rating_b.response_id) == side_b.id, col(rating_b.rater_id) == Vote.rater_id))
+        .where(and_(True, *conditions))
+        .order_by(col(Vote.created_at), col(Vote.id))
+    )
+    async with db.reading() as session:
+        connection = await session.connection()
+        return [RaterVote._make(row) for row in (await connection.execute(query)).all()]
+
+
 async def collect(db: Database, filters: Filters) -> ReportData:
     """Every row a report needs, loaded with the same filters."""
-    battles, by_length = await load_battles(db, filters)
+    battles, by_length, raters = await load_battles(db, filters)
     timings, prompt_timings = await load_timings(db, filters)
     return ReportData(filters, battles, await load_scores(db, filters), timings, await load_set_answers(db, filters),
-                      await load_judge_pairs(db, filters), battles_by_length=by_length, prompt_timings=prompt_timings)
+                      await load_judge_pairs(db, filters), battles_by_length=by_length, prompt_timings=prompt_timings,
+                      battle_raters=raters, rater_votes=await load_rater_votes(db, filters))
