@@ -32,3 +32,37 @@ def simulate_battles(
     tie = rng.random(n) < tie_rate
     winners = np.where(tie, "tie", np.where(a_wins, "model_a", "model_b"))
     return [(models[i], models[j], str(w)) for i, j, w in zip(a, b, winners, strict=True)]
+
+
+# Answer shapes a synthetic model picks from: (tokens, headers, list items, bold spans). Few and
+# fixed, as real answers cluster, so that a million votes fall into a few thousand cells.
+ANSWER_SHAPES = ((120, 0, 0, 0), (250, 0, 3, 1), (400, 2, 5, 2), (800, 3, 8, 4))
+
+
+def simulate_styled_battles(
+    ratings: dict[str, float], n: int, rng: np.random.Generator, length_bias: float = 0.0,
+    shapes: dict[str, tuple[float, ...]] | None = None, tie_rate: float = 0.0,
+) -> tuple[list[tuple[str, str, str]], np.ndarray]:
+    """``n`` votes and both answers' styles. Each model draws its answers' shapes from
+    ANSWER_SHAPES with its own probabilities (``shapes``; uniform if not given); raters add
+    ``length_bias`` log-odds per unit of the normalised length difference (a - b) / (a + b + 1)
+    on top of the Bradley-Terry strengths. Styles: (n, 8), a's four counts then b's (the
+    AnswerStyle fields)."""
+    models = list(ratings)
+    strength = np.array([ratings[m] for m in models]) * np.log(BASE) / SCALE
+    uniform = (1.0 / len(ANSWER_SHAPES),) * len(ANSWER_SHAPES)
+    odds = np.array([(shapes or {}).get(m, uniform) for m in models])
+    a = rng.integers(0, len(models), n)
+    b = (a + rng.integers(1, len(models), n)) % len(models)
+    cumulative = np.cumsum(odds, axis=1)
+    shape_a = (rng.random(n)[:, None] > cumulative[a]).sum(axis=1)
+    shape_b = (rng.random(n)[:, None] > cumulative[b]).sum(axis=1)
+    table = np.array(ANSWER_SHAPES, dtype=float)
+    tokens_a, tokens_b = table[shape_a, 0], table[shape_b, 0]
+    logit = strength[a] - strength[b] + length_bias * (tokens_a - tokens_b) / (tokens_a + tokens_b + 1)
+    a_wins = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
+    tie = rng.random(n) < tie_rate
+    winners = np.where(tie, "tie", np.where(a_wins, "model_a", "model_b"))
+    battles = [(models[i], models[j], str(w)) for i, j, w in zip(a, b, winners, strict=True)]
+    shape_table = np.array(ANSWER_SHAPES, dtype=np.int64)
+    return battles, np.concatenate([shape_table[shape_a], shape_table[shape_b]], axis=1)
