@@ -2,6 +2,8 @@
 
 * ``bt_bootstrap_seconds``: counting ``votes`` synthetic votes over ``models`` models and fitting
   Bradley-Terry with 100 bootstrap rounds (goal <= 10 s on a 2-core machine);
+* ``bt_style_seconds``: the same for the style-controlled fit (stats/style.py) on as many styled
+  synthetic votes;
 * ``export_rows_per_s``: the slowest of the four export formats, rows written per second, from a
   SQLite database holding ``export_votes`` stored votes (each with its turn, both answers and both
   ratings); every format's own figure is under ``export``;
@@ -31,7 +33,8 @@ from playground.devtools.bench.pairs import run_pairs_bench
 from playground.devtools.synthetic_store import store_battles
 from playground.output.export import FORMATS, export
 from playground.stats.bradley_terry import bradley_terry, count_battles
-from playground.stats.synthetic import simulate_battles, true_ratings
+from playground.stats.style import count_styled, style_controlled
+from playground.stats.synthetic import simulate_battles, simulate_styled_battles, true_ratings
 from playground.store.database import Database
 from playground.store.migrate import upgrade
 from playground.store.report_queries import Filters
@@ -42,6 +45,16 @@ class _Discard(io.TextIOBase):
 
     def write(self, text: str) -> int:
         return len(text)
+
+
+def _style_seconds(votes: int, models: int, seed: int) -> float:
+    """``bt_style_seconds``: counting ``votes`` styled synthetic votes into cells and fitting the
+    style-controlled Bradley-Terry with 100 bootstrap rounds (goal <= 10 s on 2 cores)."""
+    battles, styles = simulate_styled_battles(true_ratings(models, spread=25.0), votes, np.random.default_rng(seed),
+                                              length_bias=0.5, tie_rate=0.1)
+    started = time.perf_counter()
+    style_controlled(count_styled(battles, styles), rounds=100, seed=seed, interval="bootstrap")
+    return round(time.perf_counter() - started, 3)
 
 
 def _peak_rss_mb() -> float:
@@ -62,6 +75,7 @@ async def run_stats_bench(
         "votes": votes, "models": models, "bt_bootstrap_seconds": round(bt_seconds, 3),
         "top_model": ratings[0].model, "export_votes": export_votes,
     }
+    result["bt_style_seconds"] = _style_seconds(votes, models, seed)
     result.update(run_pairs_bench(seed=seed))
     with tempfile.TemporaryDirectory(prefix="playground-bench-stats-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'stats.db'}"
