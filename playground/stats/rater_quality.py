@@ -20,9 +20,17 @@ Each is turned into a component from 0 (careless) to 1 (careful), when there is 
   covers at most half of the votes), from MIN_VOTES votes up;
 * pace: ``min(1, median time / CAREFUL_SECONDS)``, from MIN_ITEMS timed votes up.
 
-The **quality score** is the weighted mean of the components there are (WEIGHTS: gold 0.4, peer
-0.3, variety 0.15, pace 0.15; missing ones are left out and the rest re-weighted). A rater with
-no component has no score (None) and is never left out or down-weighted for it.
+The **quality score** is agreement times diligence:
+
+* agreement: the weighted mean of the gold and peer components there are (WEIGHTS: gold 2, peer
+  1: a known answer says more than another rater, who may be careless too);
+* diligence: the product of the variety and pace components there are (each is a penalty: the
+  same answer on everything, or no time to read, undoes any agreement);
+* with no agreement component the score is the diligence alone; with no component at all the
+  rater has no score (None) and is never left out or down-weighted for it.
+
+Random voters agree with gold and with others only by chance (agreement near 0); straight-liners
+have no variety (diligence 0); careful raters keep most of their agreement.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ CHANCE = 0.25  # agreement by chance: one verdict of four
 MIN_ITEMS = 3  # gold items, shared items or timed votes before that component counts
 MIN_VOTES = 5  # votes before straight-lining counts
 CAREFUL_SECONDS = 10.0  # a median under this reads as not reading both answers
-WEIGHTS = {"gold": 0.4, "peer": 0.3, "variety": 0.15, "pace": 0.15}
+WEIGHTS = {"gold": 2.0, "peer": 1.0}  # of the agreement components
 RaterWeighting = Literal["exclude", "downweight"]
 RATER_WEIGHTINGS: tuple[RaterWeighting, ...] = ("exclude", "downweight")
 MIN_WEIGHT = 0.05  # a down-weighted vote still counts a little (a weight must be positive)
@@ -76,12 +84,19 @@ def _corrected(agreement: float) -> float:
 
 
 def quality_score(components: dict[str, float | None]) -> float | None:
-    """The weighted mean of the components that are not None (WEIGHTS), None if all are."""
-    present = {name: value for name, value in components.items() if value is not None}
-    if not present:
+    """Agreement (weighted mean of "gold" and "peer") times diligence (product of "variety" and
+    "pace"), each over the components that are not None; None if all are None."""
+    agreement = {name: components.get(name) for name in WEIGHTS}
+    agreeing = {name: value for name, value in agreement.items() if value is not None}
+    diligence = [value for name in ("variety", "pace") if (value := components.get(name)) is not None]
+    if not agreeing and not diligence:
         return None
-    total = sum(WEIGHTS[name] for name in present)
-    return sum(WEIGHTS[name] * value for name, value in present.items()) / total
+    score = 1.0
+    if agreeing:
+        score = sum(WEIGHTS[name] * value for name, value in agreeing.items()) / sum(WEIGHTS[n] for n in agreeing)
+    for value in diligence:
+        score *= value
+    return score
 
 
 def rater_quality(votes: Sequence[RaterVote]) -> list[RaterQuality]:
