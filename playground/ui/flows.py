@@ -71,7 +71,7 @@ async def show_next_queue_item(app: AppContext, rater_id: int) -> None:
     """The next batch answer pair this rater should rate, blind, with the queue's progress."""
     overlap = app.config.arena.queue_overlap
     queue = cl.user_session.get("queue") or {"set": None}
-    turn_id = await next_for_rater(app.db, rater_id, queue["set"], overlap)
+    turn_id = await next_for_rater(app.db, rater_id, queue["set"], overlap, gold_rate=app.config.arena.gold_rate)
     progress = await queue_progress(app.db, rater_id, queue["set"], overlap)
     status = say("queue.status", yours=progress.rated_by_you, fully=progress.fully_rated, total=progress.total,
                  overlap=overlap, raters=say("queue.raters" if overlap > 1 else "queue.rater"),
