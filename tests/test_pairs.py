@@ -218,3 +218,48 @@ async def test_each_reported_vote_has_its_pair_probability(db: Database) -> None
     assert probabilities == [None, 0.1, 0.5]
     weights = inverse_probability_weights(probabilities)
     assert weights == pytest.approx([w / (13 / 3) for w in (1.0, 10.0, 2.0)])
+
+
+def test_report_weight_by_sampling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`playground report --json --weight-by-sampling`: weighted Bradley-Terry, said in the JSON."""
+    import asyncio
+    import json
+
+    from typer.testing import CliRunner
+
+    from playground.cli import app
+    from playground.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'weights.db'}"
+
+    async def fill() -> None:
+        db = Database(url)
+        await upgrade(db)
+        rater = await add_rater(db, "weigher", "password-1")
+        assert rater.id is not None
+        # alpha beats beta in a pair drawn rarely (0.1), beta beats alpha in one drawn often (0.9).
+        rows = [("alpha", "beta", "model_a", 0.1)] * 6 + [("alpha", "beta", "model_b", 0.9)] * 6
+        async with db.transaction() as session:
+            for k, (a, b, winner, probability) in enumerate(rows):
+                session.add(Conversation(id=f"c{k}", rater_id=rater.id, mode="blind", model_a=a, model_b=b,
+                                         pair_policy="adaptive", pair_probability=probability))
+                await session.flush()
+                turn = Turn(conversation_id=f"c{k}", position=0, prompt="p", blind=True)
+                session.add(turn)
+                await session.flush()
+                assert turn.id is not None
+                session.add(Vote(turn_id=turn.id, rater_id=rater.id, winner=winner, model_a=a, model_b=b, blind=True))
+                await session.flush()
+        await db.dispose()
+
+    asyncio.run(fill())
+    monkeypatch.setenv("PLAYGROUND_DATABASE_URL", url)
+    runner = CliRunner()
+    plain = json.loads(runner.invoke(app, ["report", "--json"], catch_exceptions=False).stdout)
+    weighted = json.loads(runner.invoke(app, ["report", "--json", "--weight-by-sampling"],
+                                        catch_exceptions=False).stdout)
+    assert plain["weighted_by_sampling"] is False and weighted["weighted_by_sampling"] is True
+    assert any("probability its pair" in note for note in weighted["notes"])
+    ratings = {r["model"]: r["rating"] for r in weighted["bradley_terry"]}
+    assert abs({r["model"]: r["rating"] for r in plain["bradley_terry"]}["alpha"] - 1000) < 1
+    assert ratings["alpha"] > ratings["beta"] + 50  # the rarely drawn pair's wins count 9 times as much

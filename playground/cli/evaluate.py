@@ -82,6 +82,9 @@ def report(
                                       help="raters with a quality score under this are excluded or down-weighted"),
     weighting: str = typer.Option("exclude", "--rater-weighting",
                                   help="exclude | downweight (with --min-rater-quality)"),
+    weight_by_sampling: bool = typer.Option(
+        False, "--weight-by-sampling",
+        help="weight each vote in the Bradley-Terry fit by 1 / the probability its pair was drawn (said in the notes)"),
 ) -> None:
     """The leaderboard: Bradley-Terry ratings, win rates, scores, position bias, agreement, latency,
     the votes and latency by prompt length, and the raters' quality."""
@@ -101,17 +104,24 @@ def report(
         raise typer.Exit(2)
     policy = None if min_quality is None else RaterPolicy(min_quality=min_quality, weighting=weighting)
 
-    async def run() -> tuple[ReportData, list[NeedleGrid]]:
+    async def run() -> tuple[ReportData, list[NeedleGrid], list[float] | None]:
+        from playground.stats.pair_sampling import inverse_probability_weights
+        from playground.store.pair_queries import load_pair_probabilities
+
         db = Database.from_env()
         try:
             await check_database(db)
             grids = [await needle_grid(db, pair) for pair in await needle_pairs(db)] if html is not None else []
-            return await collect_with_policy(db, filters, policy), grids
+            data = await collect_with_policy(db, filters, policy)
+            weights = (inverse_probability_weights(await load_pair_probabilities(db, data.filters))
+                       if weight_by_sampling else None)
+            return data, grids, weights
         finally:
             await db.dispose()
 
-    data, needle_grids = run_async(run())
-    result = summarize(data, bootstrap_rounds=rounds, per_rater=True, rater_policy=policy)
+    data, needle_grids, sampling_weights = run_async(run())
+    result = summarize(data, bootstrap_rounds=rounds, per_rater=True, rater_policy=policy,
+                       sampling_weights=sampling_weights)
     if as_json:
         typer.echo(result.model_dump_json())
     else:

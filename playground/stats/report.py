@@ -9,6 +9,7 @@ playground/ui/leaderboard.py) all read its attributes, so they cannot disagree w
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,6 +43,8 @@ __all__ = ["AXES", "NO_CATEGORY", "SMALL_SAMPLE", "AxisScores", "RaterPolicy", "
            "collect_with_policy", "summarize"]
 
 SMALL_SAMPLE = 100  # below this many votes, say that the intervals are wide
+SAMPLING_NOTE = ("Bradley-Terry ratings weight each vote by 1 / the probability its pair of models was drawn "
+                 "(pairs drawn adaptively or uniformly; a fixed pair counts 1).")
 AXES = ("accuracy", "fluency")
 
 
@@ -104,6 +107,8 @@ class Report(BaseModel):
     leaderboard_by_length: dict[str, LengthBoard] = {}
     # Who agrees with whom: computed for admins only (raters see aggregates), else None.
     agreement_by_rater_pair: list[RaterPairAgreement] | None = None
+    # Were the Bradley-Terry fits weighted by inverse pair-sampling probability (report --weight-by-sampling)?
+    weighted_by_sampling: bool = False
     # Each rater's quality (stats/rater_quality.py; admins only, like the pairs above), and what
     # the report did with it.
     rater_quality: list[RaterQuality] = []
@@ -135,18 +140,24 @@ def _score_table(rows: list[tuple[str, int, int]]) -> dict[str, AxisScores]:
 
 
 def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = False,
-              rater_policy: RaterPolicy | None = None) -> Report:
+              rater_policy: RaterPolicy | None = None,
+              sampling_weights: Sequence[float] | None = None) -> Report:
     """All figures of the rows. ``per_rater`` adds who agrees with whom (admins only: raters see
     aggregates). ``rater_policy`` (from :func:`collect_with_policy`): raters under its threshold
-    are already left out of ``data`` (exclude), or their battles are weighted here (downweight)."""
+    are already left out of ``data`` (exclude), or their battles are weighted here (downweight).
+    ``sampling_weights``: one per battle (inverse pair-sampling probability), for the Bradley-Terry fits."""
     battles, scores = data.battles, data.scores
     quality = rater_quality(data.rater_votes)
-    weights = None
+    weights: list[float] | None = None
     if rater_policy is not None:
         rater_policy = rater_policy.model_copy(update={"affected": below(quality, rater_policy.min_quality)})
         if rater_policy.weighting == "downweight" and rater_policy.affected and len(data.battle_raters) == len(battles):
             weights = [vote_weight(rater_policy.affected[r], rater_policy.min_quality)
                        if r in rater_policy.affected else 1.0 for r in data.battle_raters]
+    if sampling_weights is not None:
+        if len(sampling_weights) != len(battles):
+            raise ValueError(f"{len(sampling_weights)} sampling weights for {len(battles)} votes")
+        weights = [w * s for w, s in zip(weights or [1.0] * len(battles), sampling_weights, strict=True)]
     by_category: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for score in scores:
         by_category[score.category or NO_CATEGORY].append((score.model, score.accuracy, score.fluency))
@@ -160,7 +171,8 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
         votes=len(battles),
         ties=sum(b.winner in TIES for b in battles),
         ratings=len(scores),
-        notes=_notes(battles) + ([rater_policy.note()] if rater_policy is not None else []),
+        notes=_notes(battles) + ([rater_policy.note()] if rater_policy is not None else [])
+        + ([SAMPLING_NOTE] if sampling_weights is not None else []),
         bradley_terry=fitted,
         elo=online_elo(battles),
         win_rates=win_rates(battles),
@@ -174,6 +186,7 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
         latency_by_length=latency_by_length(data.prompt_timings),
         leaderboard_by_length=leaderboard_by_length(data.battles_by_length, fitted, rounds=bootstrap_rounds),
         agreement_by_rater_pair=agreement_by_rater_pair(items) if per_rater else None,
+        weighted_by_sampling=sampling_weights is not None,
         rater_quality=quality if per_rater else [],  # names and scores of raters: admins only
         rater_policy=rater_policy,
     )
