@@ -117,19 +117,20 @@ async def update_settings(values: dict[str, Any]) -> None:
 async def on_message(message: cl.Message) -> None:
     prompt = message.content.strip()
     word, _, rest = prompt.partition(" ")
-    if message.command == session.LEADERBOARD or prompt.lower() == "/leaderboard":
+    command = session.command_of(message.command)  # a command button's name, in the rater's language
+    if command == session.LEADERBOARD or prompt.lower() == "/leaderboard":
         await flows.show_leaderboard(APP)
         return
-    if message.command == session.QUEUE or word.lower() == "/queue":
-        name = prompt if message.command == session.QUEUE else rest.strip()
+    if command == session.QUEUE or word.lower() == "/queue":
+        name = prompt if command == session.QUEUE else rest.strip()
         cl.user_session.set("queue", {"set": flows.queue_scope(name)})
         await flows.show_next_queue_item(APP, duel_flow.current_rater_id())
         return
-    if message.command == session.NEEDLE or word.lower() == "/needle":
-        await flows.run_needle_sweep(APP, prompt if message.command == session.NEEDLE else rest.strip())
+    if command == session.NEEDLE or word.lower() == "/needle":
+        await flows.run_needle_sweep(APP, prompt if command == session.NEEDLE else rest.strip())
         return
-    if message.command == session.PROMPT_SET or word.lower() == "/set":
-        await flows.start_prompt_set(APP, prompt if message.command == session.PROMPT_SET else rest.strip())
+    if command == session.PROMPT_SET or word.lower() == "/set":
+        await flows.start_prompt_set(APP, prompt if command == session.PROMPT_SET else rest.strip())
         return
     received = await attachments.receive(APP, message)
     if received is None:  # a file was refused: the rater was told why, nothing is sent

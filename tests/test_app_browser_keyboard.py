@@ -183,6 +183,11 @@ def test_a_chinese_browser_gets_a_chinese_interface_and_rates(browser: Browser, 
         expect(page.get_by_test_id("rating-status")).to_have_text("已保存。", timeout=15_000)
         expect(panel).to_contain_text("更新评分")
         page.screenshot(path=str(app.log.with_name("chinese.png")))
+        # The command buttons are named in Chinese, and work.
+        page.locator("#command-排行榜").click()
+        page.locator("#chat-input").fill("显示")
+        page.locator("#chat-submit").click()
+        expect(page.get_by_text("区间为 95%")).to_be_visible(timeout=60_000)
     except AssertionError:
         dump_for_diagnosis(page, app)
         raise

@@ -120,3 +120,14 @@ def test_the_leaderboard_titles_and_headers_in_chinese() -> None:
     assert "### Leaderboard (Bradley-Terry, Elo scale, 95% bootstrap interval)" in english
     assert "### 排行榜（Bradley-Terry，Elo 分制，95% 自助法区间）" in chinese
     assert "| 名次 | 模型 | 评分 |" in chinese and "model-00" in chinese  # names and numbers as they are
+
+
+def test_command_buttons_are_named_in_either_language_and_read_back() -> None:
+    from playground.ui.session import COMMAND_KEYS, COMMANDS, command_of, commands
+
+    assert [text("en", f"command_name.{COMMAND_KEYS[c['id']]}") for c in COMMANDS] == [c["id"] for c in COMMANDS]
+    assert [c["id"] for c in commands()] == [c["id"] for c in COMMANDS]  # no session: English
+    for command in COMMAND_KEYS:
+        for language in LANGUAGES:
+            assert command_of(text(language, f"command_name.{COMMAND_KEYS[command]}")) == command
+    assert command_of("排行榜") == "Leaderboard" and command_of(None) is None and command_of("Other") is None

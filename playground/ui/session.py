@@ -17,6 +17,7 @@ from playground.store.records import load_conversation, names_hidden
 from playground.ui import attachments
 from playground.ui.context import AppContext
 from playground.ui.data_layer import element_id
+from playground.ui.i18n import LANGUAGES, text
 from playground.ui.language import say
 
 LEADERBOARD, QUEUE, PROMPT_SET, NEEDLE = "Leaderboard", "Queue", "PromptSet", "Needle"
@@ -84,11 +85,24 @@ async def resume_chat(app: AppContext, thread: ThreadDict) -> None:
     await send_settings_panel(app)
 
 
+# Chainlit shows a command's id on its button, and a message carries it: each command is named in
+# the session's language (catalogue keys command_name.*, the English names being the ids above) and
+# described (command.*); command_of() reads a name of either language back.
+COMMAND_KEYS = {LEADERBOARD: "leaderboard", QUEUE: "queue", PROMPT_SET: "prompt_set", NEEDLE: "needle"}
+
+
 def commands() -> list[CommandDict]:
-    """The command buttons, described in this session's language (the ids are what messages carry)."""
-    keys = {LEADERBOARD: "command.leaderboard", QUEUE: "command.queue", PROMPT_SET: "command.prompt_set",
-            NEEDLE: "command.needle"}
-    return [{**command, "description": say(keys[command["id"]])} for command in COMMANDS]
+    """The command buttons in this session's language."""
+    return [{**command, "id": say(f"command_name.{COMMAND_KEYS[command['id']]}"),
+             "description": say(f"command.{COMMAND_KEYS[command['id']]}")} for command in COMMANDS]
+
+
+def command_of(name: str | None) -> str | None:
+    """The command (LEADERBOARD, QUEUE, ...) that a message's command name stands for, else None."""
+    for command, key in COMMAND_KEYS.items():
+        if name in {text(language, f"command_name.{key}") for language in LANGUAGES}:
+            return command
+    return None
 
 
 async def send_settings_panel(app: AppContext) -> None:
