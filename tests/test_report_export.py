@@ -4,6 +4,7 @@ are written through the same code the app uses (save_turn, submit_rating)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import subprocess
@@ -36,7 +37,7 @@ from playground.store.tables import Response
 from .store_helpers import record, submission
 
 FASTCHAT_FIELDS = {"question_id", "model_a", "model_b", "winner", "judge", "conversation_a",
-                   "conversation_b", "turn", "anony", "language", "tstamp"}
+                   "conversation_b", "turn", "anony", "language", "tstamp", "conv_metadata"}
 
 
 async def rated_conversation(
@@ -315,3 +316,69 @@ async def test_the_in_app_leaderboard_shows_the_report_without_chainlit(rated: D
     check = "import sys, playground.ui.leaderboard; print('chainlit' in sys.modules)"
     loaded = subprocess.run([sys.executable, "-c", check], text=True, capture_output=True, timeout=120)
     assert loaded.stdout.strip() == "False", loaded.stderr
+
+
+# FastChat's style-control preprocessing (fastchat/serve/monitor/rating_systems.py,
+# preprocess_for_style), copied faithfully: what its analysis does with our conv_metadata.
+STYLE_CONTROL_ELEMENTS_V1 = ["sum_assistant_a_tokens", "header_count_a", "list_count_a", "bold_count_a",
+                             "sum_assistant_b_tokens", "header_count_b", "list_count_b", "bold_count_b"]
+
+
+def fastchat_style_features(conv_metadata: list[dict], add_one: bool = True) -> np.ndarray:
+    k = len(STYLE_CONTROL_ELEMENTS_V1) // 2
+
+    def extract_style_feature(x: dict, feature: str) -> int:
+        val = x[feature]
+        if isinstance(val, int):
+            return val
+        return sum(val.values())
+
+    style_vector = np.zeros(shape=(2 * k, len(conv_metadata)), dtype=np.int32)
+    for idx, element in enumerate(STYLE_CONTROL_ELEMENTS_V1):
+        style_vector[idx, :] = [extract_style_feature(x, element) for x in conv_metadata]
+    style_diff = (style_vector[:k] - style_vector[k:]).astype(float)
+    style_sum = (style_vector[:k] + style_vector[k:]).astype(float)
+    if add_one:
+        style_sum = style_sum + np.ones(style_diff.shape)
+    style_diff[np.flatnonzero([1, 1, 1, 1])] /= style_sum[np.flatnonzero([1, 1, 1, 1])]
+    style_mean = np.mean(style_diff, axis=1)
+    style_std = np.std(style_diff, axis=1)
+    return ((style_diff - style_mean[:, np.newaxis]) / style_std[:, np.newaxis]).T
+
+
+async def test_the_fastchat_export_carries_the_style_metadata_fastchat_reads(db: Database) -> None:
+    from playground.core.answer_style import AnswerStyle, answer_style
+    from playground.stats.style import count_styled
+
+    rater = await add_rater(db, "sty", "pw-sty-12345")
+    answers = ["# Plan\n1. a\n2. b\n**note**", "plain words", "## Head\n- x\n- y\n__u__ **v**", "ok",
+               "```\n# not a header\n```\n* one", "### three\n#### four"]
+    conversation = str(uuid.uuid4())
+    await ensure_conversation(db, conversation, rater.id, blind=True, model_a="alpha", model_b="beta")  # type: ignore[arg-type]
+    for i in range(0, len(answers), 2):
+        a = dataclasses.replace(record("a", "alpha", text=answers[i]), output_tokens=40 + 7 * i)
+        b = dataclasses.replace(record("b", "beta", text=answers[i + 1]), output_tokens=9 + i)
+        turn = await save_turn(db, conversation, prompt=f"q{i}", system_prompt="", settings={},
+                               records={"a": a, "b": b}, sampling={}, message_id=None)
+        await submit_rating(db, rater.id, submission(turn.id, ("model_a", "model_b", "tie")[i // 2],  # type: ignore[arg-type]
+                                                     (3, 3), (3, 3)))
+    battles = [json.loads(line) for line in (await run_export(db, "fastchat"))[0].splitlines()]
+    assert len(battles) == 3 and all(set(b) == FASTCHAT_FIELDS for b in battles)
+    first = battles[0]["conv_metadata"]
+    assert first["sum_assistant_a_tokens"] == 40 and first["sum_assistant_b_tokens"] == 9
+    assert first["header_count_a"] == {"h1": 1, "h2": 0, "h3": 0, "h4": 0, "h5": 0, "h6": 0}
+    assert first["list_count_a"] == {"ordered": 2, "unordered": 0}
+    assert first["bold_count_a"] == {"**": 1, "__": 0}
+    assert first["list_count_b"] == {"ordered": 0, "unordered": 0} and first["turns"] == 1
+    assert battles[2]["conv_metadata"]["header_count_a"]["h1"] == 0  # in a code block
+    assert battles[2]["conv_metadata"]["list_count_a"] == {"ordered": 0, "unordered": 1}
+    for element in STYLE_CONTROL_ELEMENTS_V1:  # ints or dicts of ints, as FastChat sums them
+        for battle in battles:
+            value = battle["conv_metadata"][element]
+            assert type(value) is int or all(type(v) is int for v in value.values())
+    # FastChat's own feature extraction on our export = our style features on the stored answers.
+    theirs = fastchat_style_features([b["conv_metadata"] for b in battles])
+    styles = [(AnswerStyle(*answer_style(answers[i], 40 + 7 * i)), AnswerStyle(*answer_style(answers[i + 1], 9 + i)))
+              for i in range(0, len(answers), 2)]
+    ours = count_styled([(b["model_a"], b["model_b"], b["winner"]) for b in battles], styles)
+    assert sorted(map(tuple, np.round(theirs, 9))) == sorted(map(tuple, np.round(ours.features, 9)))

@@ -40,7 +40,7 @@ from .test_cli_store import playground
 
 EVERY_VOTE = Filters(blind_only=False)
 FASTCHAT_FIELDS = {"question_id", "model_a", "model_b", "winner", "judge", "conversation_a",
-                   "conversation_b", "turn", "anony", "language", "tstamp"}
+                   "conversation_b", "turn", "anony", "language", "tstamp", "conv_metadata"}
 
 
 @dataclass(frozen=True)
@@ -382,7 +382,7 @@ async def test_dpo_and_fastchat_carry_the_documents_and_both_sides_counts(
     battles = {int(b["question_id"]): b for b in await exported(db, "fastchat")}
     assert battles[follow_up]["documents"] == pairs[first]["documents"]
     assert battles[first]["metadata"] == {"a": counts_of(LEFT, 19_990, 0), "b": counts_of(RIGHT, 20_100, None)}
-    assert set(battles[plain]) == FASTCHAT_FIELDS
+    assert set(battles[plain]) == FASTCHAT_FIELDS  # conv_metadata included
 
     embedded = {p["turn_id"]: p for p in await exported(db, "dpo", documents="embed")}
     assert embedded[follow_up]["prompt"][-1]["content"] == block(REPORT, NOTES) + "And the colour?"

@@ -14,7 +14,8 @@ Field names as users of these formats expect them (docs/definitions.md):
   context); ties, errors and empty answers are not pairs;
 * ``fastchat``: the cleaned battle log, ``question_id, model_a, model_b, winner, judge,
   conversation_a, conversation_b, turn, anony, language, tstamp`` (``tstamp``: seconds since
-  the epoch of the vote, UTC).
+  the epoch of the vote, UTC) and ``conv_metadata`` (conv_metadata below: the style features
+  FastChat's style control reads).
 
 Documents a turn sent (turn_documents) are never dropped: every format names them (ids and names)
 with each side's context budget (CONTEXT_FIELDS: the policy, the window, the prompt's tokens whole
@@ -38,6 +39,7 @@ from typing import IO, Any
 
 import orjson
 
+from playground.core.answer_style import markdown_counts
 from playground.core.vocabulary import A_WINS, B_WINS, SIDES, FinalStatus, Side
 from playground.store.database import Database
 from playground.store.export_queries import (
@@ -307,6 +309,23 @@ async def _dpo(db: Database, out: IO[str], filters: Filters, lookup: DocumentLoo
     return counts
 
 
+def conv_metadata(v: VoteRow) -> dict[str, Any]:
+    """FastChat's style metadata of a battle (lmarena's names and shapes): each side's output
+    tokens, and its markdown counted with FastChat's regexes (code blocks left out): headers by
+    level h1..h6, list items ordered/unordered, bold spans ``**``/``__``; then the turn count
+    and each side's prompt tokens (sent, else reported; 0 when unknown)."""
+    a, b = markdown_counts(v.a_text or ""), markdown_counts(v.b_text or "")
+    return {
+        "sum_assistant_a_tokens": int(v.a_output_tokens or 0), "sum_assistant_b_tokens": int(v.b_output_tokens or 0),
+        "header_count_a": a.header, "header_count_b": b.header,
+        "list_count_a": a.list, "list_count_b": b.list,
+        "bold_count_a": a.bold, "bold_count_b": b.bold,
+        "turns": v.position + 1,
+        "context_a_tokens": int(v.a_prompt_tokens_sent or v.a_prompt_tokens or 0),
+        "context_b_tokens": int(v.b_prompt_tokens_sent or v.b_prompt_tokens or 0),
+    }
+
+
 async def _fastchat(db: Database, out: IO[str], filters: Filters, lookup: DocumentLookup) -> ExportCounts:
     counts = ExportCounts()
     turn_id = VoteRow._fields.index("turn_id")
@@ -325,6 +344,7 @@ async def _fastchat(db: Database, out: IO[str], filters: Filters, lookup: Docume
                 "turn": v.position + 1, "anony": v.blind, "language": "unknown",
                 "tstamp": _utc(v.created_at).timestamp(),
             }
+            battle["conv_metadata"] = conv_metadata(v)
             if _has_context(v, refs):
                 battle["documents"] = _named(refs)
                 battle["metadata"] = {side: _side_context(v, side) for side in SIDES}

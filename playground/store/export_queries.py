@@ -151,6 +151,9 @@ class VoteRow(NamedTuple):
     b_prompt_tokens_sent: int | None
     b_context_note: str | None
     b_cached_tokens: int | None
+    # Each side's output tokens, for the battle log's conv_metadata (None when a side is missing).
+    a_output_tokens: int | None
+    b_output_tokens: int | None
 
 
 def votes_of(db: Database, filters: Filters) -> AsyncGenerator[Sequence[Any], None]:
@@ -164,6 +167,7 @@ def votes_of(db: Database, filters: Filters) -> AsyncGenerator[Sequence[Any], No
         "b_model": side_b.model, "b_text": side_b.text, "b_status": side_b.status,
         **{f"{side}_{name}": getattr(response, name) for side, response in (("a", side_a), ("b", side_b))
            for name in CONTEXT_FIELDS},
+        "a_output_tokens": side_a.output_tokens, "b_output_tokens": side_b.output_tokens,
     }
     query = (
         select(*_columns(VoteRow, sources))
