@@ -95,6 +95,10 @@ def test_a_turn_is_scored_voted_and_submitted_with_keys(browser: Browser, app: C
         page.locator("#chat-input").press_sequentially("4a")
         assert pressed(page) == {}
         page.locator("#chat-input").fill("")
+        # So do keys pressed on another control of the page (here the settings button).
+        page.locator("#chat-settings-open-modal").focus()
+        press(page, "5 b ArrowDown")
+        assert pressed(page) == {}
         leave_the_chat_input(page)
         expect(page.get_by_test_id("row-a-accuracy")).to_have_attribute("data-focused", "true")
         # Scores move the focus on; arrows move it by hand (right: the other answer's same score).

@@ -11,7 +11,7 @@
 // in view. A focus
 // moves over its four scores (arrow keys, or a click on a row); 1-5 set the focused score and move the
 // focus on; each vote's key (a / b / t / x) votes; Enter submits. Keys typed into a text field (the
-// comment, the chat input) are left alone. The panel sends `time_on_task_s`: seconds since it was shown.
+// comment, the chat input) or pressed on another control of the page are left alone. The panel sends `time_on_task_s`: seconds since it was shown.
 import { useEffect, useRef, useState } from "react";
 
 const votes = () => props.votes || [];
@@ -42,10 +42,18 @@ function inView(element) {
   return box.bottom > 0 && box.top < window.innerHeight;
 }
 
-function typingInto(target) {
-  if (!target || !target.tagName) return false;
+// A key is the panels' when pressed on the page itself or in a rating panel, never when typed into a
+// text field; any other control with the focus (a button, a dialog's slider, a menu, a link) keeps its keys.
+const CONTROLS = 'button, a[href], [role="slider"], [role="combobox"], [role="listbox"], [role="option"], '
+  + '[role="menu"], [role="menuitem"], [role="tab"], [role="radio"], [role="checkbox"], [role="switch"], '
+  + '[role="spinbutton"], [role="dialog"]';
+
+function keyIsOurs(target) {
+  if (!target || !target.tagName) return true;
   const tag = target.tagName.toLowerCase();
-  return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
+  if (tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable) return false;
+  if (target.closest('[data-testid="rating-panel"]')) return true;
+  return !target.closest(CONTROLS);
 }
 
 function choiceStyle(selected) {
@@ -139,9 +147,8 @@ export default function RatingPanel() {
   // The latest state for the key handler (registered once per mount).
   onKey.current = (event) => {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (typingInto(event.target) || activePanel() !== panel.current || !inView(panel.current)) return;
+    if (!keyIsOurs(event.target) || activePanel() !== panel.current || !inView(panel.current)) return;
     const key = event.key;
-    const inPanel = panel.current.contains(event.target);
     if (/^[0-9]$/.test(key) && scale().includes(Number(key))) {
       const [side, axis] = ROWS[focus];
       setScore(side, axis)(Number(key));
@@ -152,9 +159,7 @@ export default function RatingPanel() {
       setFocus(Math.max(focus - 1, 0));
     } else if (key === "ArrowRight" || key === "ArrowLeft") {
       setFocus(key === "ArrowRight" ? (focus % 2) + 2 : focus % 2);  // the same score of the other answer
-    } else if (key === "Enter") {
-      // Enter on some other page control (a button, a link) is that control's.
-      if (!inPanel && event.target !== document.body && event.target.closest && event.target.closest("button, a")) return;
+    } else if (key === "Enter") {  // also on a focused button of the panel: submit, not click it
       if (complete && !sending) submit();
     } else {
       const vote = votes().find((v) => v.key && v.key === key.toLowerCase());
@@ -183,8 +188,14 @@ export default function RatingPanel() {
       ref={panel}
       data-testid="rating-panel"
       data-active={active ? "true" : "false"}
-      onPointerDown={() => { if (!active) choose(panel.current); }}
+      tabIndex={-1}
+      onPointerDown={(event) => {
+        if (!active) choose(panel.current);
+        // A click beside the panel's controls leaves the chat input (or any control) for the panel.
+        if (!event.target.closest("button, textarea")) panel.current.focus({ preventScroll: true });
+      }}
       style={{
+        outline: "none",
         border: active ? "1px solid rgba(37,99,235,0.6)" : "1px solid rgba(127,127,127,0.35)",
         borderRadius: 8, padding: 12, marginTop: 8,
       }}
