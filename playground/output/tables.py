@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from playground.stats.bradley_terry import RatingRow
 from playground.stats.length import MIN_RATED_VOTES, LengthBoard
 from playground.stats.report import NO_CATEGORY, AxisScores, Report
 from playground.stats.summaries import LatencyPercentiles, MeanWithInterval, WilsonRate
@@ -38,6 +39,35 @@ def _percentiles(cell: LatencyPercentiles | None) -> str:
 
 def _score_cells(scores: AxisScores) -> list[str]:
     return [_interval(scores.accuracy), _interval(scores.fluency), str(scores.accuracy.n)]
+
+
+# The style features (stats/style.STYLE_FEATURES) as the report names them.
+FEATURE_NAMES = {"length": "length (output tokens)", "headers": "markdown headers", "lists": "list items",
+                 "bold": "bold spans"}
+
+
+def _rating(row: RatingRow) -> str:
+    return f"{row.rating:.0f} ({row.lower:.0f} - {row.upper:.0f})"
+
+
+def _style_tables(report: Report) -> list[Table]:
+    """Raw and style-controlled ratings side by side, and the style coefficients."""
+    style = report.style_control
+    if style is None:
+        return []
+    return [
+        Table(f"Style control: ratings without and with the answers' style taken out (Bradley-Terry, Elo scale, "
+              f"95% intervals; {style.battles} votes)",
+              ["model", "raw rating (95% interval)", "raw rank", "style-controlled rating (95% interval)",
+               "controlled rank", "change", "battles"],
+              [[r.model, _rating(r.raw), str(r.raw.rank), _rating(r.controlled), str(r.controlled.rank),
+                f"{r.controlled.rating - r.raw.rating:+.0f}", str(r.controlled.battles)] for r in style.ratings]),
+        Table("Style coefficients (log-odds of a win per standard deviation of the normalised difference "
+              "(a - b) / (a + b + 1); positive: raters prefer more of it)",
+              ["feature", "coefficient", "95% interval", "rating points per SD"],
+              [[FEATURE_NAMES.get(c.feature, c.feature), f"{c.coefficient:+.3f}", f"{c.lower:+.3f} - {c.upper:+.3f}",
+                f"{c.elo_per_sd:+.0f}"] for c in style.coefficients]),
+    ]
 
 
 def _length_board_rows(bucket: str, board: LengthBoard) -> list[list[str]]:
@@ -96,6 +126,7 @@ def report_tables(report: Report) -> list[Table]:
             [[str(r.rank), r.model, f"{r.rating:.0f}", f"{r.lower:.0f} - {r.upper:.0f}", str(r.battles),
               _rate(overall[r.model]), f"{report.elo[r.model]:.0f}"] for r in report.bradley_terry],
         ))
+    tables += _style_tables(report)
     if report.scores:
         tables.append(Table("Scores (mean, 95% bootstrap interval)", ["model", "accuracy", "fluency", "ratings"],
                             [[model, *_score_cells(scores)] for model, scores in report.scores.items()]))
@@ -139,6 +170,12 @@ def report_lines(report: Report) -> list[str]:
     """The sentences around the tables: counts, notes, position bias, agreement."""
     lines = [f"{report.votes} votes ({report.ties} ties), {report.ratings} ratings."]
     lines += report.notes
+    if report.bradley_terry:
+        lines.append(report.interval_method)
+    if report.style_control is not None:
+        lines.append(f"Style control (as lmarena's): the ratings refitted with answer length, markdown headers, "
+                     f"list items and bold spans as covariates, on {report.style_control.battles} votes with both "
+                     f"answers stored; both fits weighted alike: {report.style_control.weighting}.")
     bias = report.position_bias
     if bias.decisive and bias.left_rate is not None and bias.p_value is not None:
         lines.append(f"Position bias: the left side won {bias.left_wins} of {bias.decisive} decisive votes "

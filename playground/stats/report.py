@@ -15,9 +15,18 @@ from pydantic import BaseModel, ConfigDict
 
 from playground.core.vocabulary import TIES
 from playground.stats.auto_checks import automatic_accuracy
-from playground.stats.bradley_terry import RatingRow, bradley_terry, count_battles, online_elo
+from playground.stats.bradley_terry import (
+    BOOTSTRAP,
+    LAPLACE,
+    PRIOR_SD_ELO,
+    RatingRow,
+    bradley_terry,
+    count_battles,
+    online_elo,
+)
 from playground.stats.length import LengthBoard, ModelLengthLatency, latency_by_length, leaderboard_by_length
 from playground.stats.rater_quality import RaterQuality, RaterWeighting, below, rater_quality, vote_weight
+from playground.stats.style import StyleCoefficient, count_styled, style_controlled
 from playground.stats.summaries import (
     NO_CATEGORY,
     Agreement,
@@ -37,15 +46,28 @@ from playground.stats.summaries import (
     win_rates,
 )
 from playground.store.database import Database
-from playground.store.report_queries import Battle, Filters, ReportData, collect
+from playground.store.report_queries import Battle, BattleStyle, Filters, ReportData, collect
 
-__all__ = ["AXES", "NO_CATEGORY", "SMALL_SAMPLE", "AxisScores", "RaterPolicy", "Report", "build_report",
-           "collect_with_policy", "summarize"]
+__all__ = ["AXES", "INTERVAL", "NO_CATEGORY", "SMALL_SAMPLE", "AxisScores", "RaterPolicy", "Report",
+           "StyleControlReport", "StyleControlledRating", "build_report", "collect_with_policy", "interval_words",
+           "summarize"]
 
 SMALL_SAMPLE = 100  # below this many votes, say that the intervals are wide
 SAMPLING_NOTE = ("Bradley-Terry ratings weight each vote by 1 / the probability its pair of models was drawn "
                  "(pairs drawn adaptively or uniformly; a fixed pair counts 1).")
 AXES = ("accuracy", "fluency")
+# How the report's Bradley-Terry intervals (raw, style-controlled, by prompt length) are computed.
+INTERVAL = LAPLACE
+
+
+def interval_words(method: str, rounds: int) -> str:
+    """Where the Bradley-Terry intervals come from, said for the reader (Report.interval_method)."""
+    if method == BOOTSTRAP:
+        return (f"Bradley-Terry 95% intervals: 2.5th to 97.5th percentiles of the fit over {rounds} bootstrap "
+                "resamples of the votes.")
+    return ("Bradley-Terry 95% intervals: Laplace approximation of the posterior at its mode (a Gaussian prior "
+            f"of {PRIOR_SD_ELO:.0f} rating points on every rating), rating +- 1.96 quasi-standard deviations; "
+            "they stay wide for models with few votes. Score intervals are bootstrap percentiles.")
 
 
 class AxisScores(BaseModel):
@@ -77,6 +99,30 @@ class RaterPolicy(BaseModel):
             return f"Raters with quality under {self.min_quality:.2f} are left out: {names}."
         return (f"Raters with quality under {self.min_quality:.2f} count with weight score/{self.min_quality:.2f} "
                 f"in the Bradley-Terry fit: {names}.")
+
+
+class StyleControlledRating(BaseModel):
+    """One model's rating without (``raw``) and with (``controlled``) style control, fitted on the
+    same votes with the same weights; each with its 95% interval and rank."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    raw: RatingRow
+    controlled: RatingRow
+
+
+class StyleControlReport(BaseModel):
+    """The leaderboard with the answers' style taken out (stats/style.py: length in output tokens,
+    markdown headers, list items, bold spans), next to the raw one. Both fits use the ``battles``
+    votes whose two answers are stored, with the weights said in ``weighting``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    battles: int
+    weighting: str  # what weighted both fits, in words
+    ratings: list[StyleControlledRating]  # best first by the controlled rating
+    coefficients: list[StyleCoefficient]  # log-odds of a win per SD of each feature's difference
 
 
 class Report(BaseModel):
@@ -113,6 +159,11 @@ class Report(BaseModel):
     # the report did with it.
     rater_quality: list[RaterQuality] = []
     rater_policy: RaterPolicy | None = None
+    # Where the Bradley-Terry intervals come from, in words (interval_words).
+    interval_method: str = interval_words(INTERVAL, 100)
+    # Raw and style-controlled ratings side by side, and the style coefficients (None: no votes
+    # with both answers stored, or fewer than two models).
+    style_control: StyleControlReport | None = None
 
 
 def _notes(battles: list[Battle]) -> list[str]:
@@ -127,6 +178,36 @@ def _notes(battles: list[Battle]) -> list[str]:
     if len({m for b in battles for m in (b.model_a, b.model_b)}) == 1:
         notes.append("Only one model has votes: there is nothing to compare it with.")
     return notes
+
+
+def _weighting(rater_weights: bool, sampling_weights: bool) -> str:
+    said = (["rater quality (score / threshold for raters under it)"] if rater_weights else []) + (
+        ["1 / the probability the pair was drawn"] if sampling_weights else [])
+    return "each vote by " + " x ".join(said) if said else "none (every vote counts 1)"
+
+
+def _style_control(
+    battles: list[Battle], styles: list[BattleStyle | None], weights: list[float] | None, raw: list[RatingRow],
+    rounds: int, weighting: str,
+) -> StyleControlReport | None:
+    """The style-controlled fit next to the raw one on the votes with both answers' style (the raw
+    fit ``raw`` reused when that is every vote), both with ``weights``."""
+    if len(styles) != len(battles):
+        return None  # not loaded
+    kept = [i for i, style in enumerate(styles) if style is not None]
+    chosen = [battles[i] for i in kept]
+    if len({m for b in chosen for m in (b.model_a, b.model_b)}) < 2:
+        return None
+    chosen_weights = None if weights is None else [weights[i] for i in kept]
+    controlled = style_controlled(count_styled(chosen, [s for s in styles if s is not None], chosen_weights),
+                                  rounds=rounds, interval=INTERVAL)
+    if len(kept) < len(battles):
+        raw = bradley_terry(count_battles(chosen, chosen_weights), rounds=rounds, interval=INTERVAL)
+    by_model = {r.model: r for r in raw}
+    return StyleControlReport(
+        battles=controlled.battles, weighting=weighting, coefficients=controlled.coefficients,
+        ratings=[StyleControlledRating(model=r.model, raw=by_model[r.model], controlled=r)
+                 for r in controlled.ratings])
 
 
 def _score_table(rows: list[tuple[str, int, int]]) -> dict[str, AxisScores]:
@@ -154,6 +235,7 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
         if rater_policy.weighting == "downweight" and rater_policy.affected and len(data.battle_raters) == len(battles):
             weights = [vote_weight(rater_policy.affected[r], rater_policy.min_quality)
                        if r in rater_policy.affected else 1.0 for r in data.battle_raters]
+    weighting = _weighting(weights is not None, sampling_weights is not None)
     if sampling_weights is not None:
         if len(sampling_weights) != len(battles):
             raise ValueError(f"{len(sampling_weights)} sampling weights for {len(battles)} votes")
@@ -164,7 +246,7 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
     # Agreement is measured per score item: one answer on one axis, scored by several raters.
     items = [(f"{s.response_id}:{axis}", s.rater, value)
              for s in scores for axis, value in zip(AXES, (s.accuracy, s.fluency), strict=True)]
-    fitted = bradley_terry(count_battles(battles, weights), rounds=bootstrap_rounds)
+    fitted = bradley_terry(count_battles(battles, weights), rounds=bootstrap_rounds, interval=INTERVAL)
     return Report(
         filters=data.filters,
         filters_text=data.filters.describe(),
@@ -189,6 +271,8 @@ def summarize(data: ReportData, bootstrap_rounds: int = 100, per_rater: bool = F
         weighted_by_sampling=sampling_weights is not None,
         rater_quality=quality if per_rater else [],  # names and scores of raters: admins only
         rater_policy=rater_policy,
+        interval_method=interval_words(INTERVAL, bootstrap_rounds),
+        style_control=_style_control(battles, data.battle_styles, weights, fitted, bootstrap_rounds, weighting),
     )
 
 

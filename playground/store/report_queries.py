@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from playground.core.answer_style import AnswerStyle, answer_style
 from playground.core.vocabulary import FinalStatus, Winner
 from playground.store.database import Database
 from playground.store.tables import Judgement, Rater, Rating, Response, Turn, Vote
@@ -178,13 +179,22 @@ class JudgedVote(NamedTuple):
 
 
 class VotedBattle(NamedTuple):
-    """A vote with its turn's prompt length (the larger side's; None when neither has a count)."""
+    """A vote with its turn's prompt length (the larger side's; None when neither has a count),
+    and both answers' text and output tokens (None: that side's answer is not stored)."""
 
     model_a: str
     model_b: str
     winner: Winner
     prompt_tokens: int | None
     rater: str
+    text_a: str | None
+    output_tokens_a: int | None
+    text_b: str | None
+    output_tokens_b: int | None
+
+
+# Both answers' style (a's, then b's) of one battle, for style control (stats/style.py).
+BattleStyle = tuple[AnswerStyle, AnswerStyle]
 
 
 class RaterVote(NamedTuple):
@@ -237,6 +247,9 @@ class ReportData:
     battle_raters: list[str] = field(default_factory=list)
     # Every vote of the raters in the filters, gold items included (stats/rater_quality.py).
     rater_votes: list[RaterVote] = field(default_factory=list)
+    # Both answers' style per battle (parallel to ``battles``; None where an answer is not
+    # stored; empty when not loaded): output tokens and FastChat's markdown counts.
+    battle_styles: list[BattleStyle | None] = field(default_factory=list)
 
 
 def _conditions(filters: Filters, *, blind: Any, models: tuple[Any, ...], created: Any,
@@ -282,22 +295,33 @@ def vote_conditions(filters: Filters) -> list[Any]:
     return _conditions(filters, blind=Vote.blind, models=(Vote.model_a, Vote.model_b), created=Vote.created_at)
 
 
+def _style(text: str | None, output_tokens: int | None) -> AnswerStyle | None:
+    return None if text is None or output_tokens is None else answer_style(text, output_tokens)
+
+
 async def load_battles(
     db: Database, filters: Filters
-) -> tuple[list[Battle], dict[str, list[Battle]], list[str]]:
+) -> tuple[list[Battle], dict[str, list[Battle]], list[str], list[BattleStyle | None]]:
     """Votes in the order they were first cast, the same votes by their turn's prompt-length
-    bucket, and who cast each (parallel to the first)."""
+    bucket, who cast each and both answers' style (these two parallel to the first: one query,
+    so that they stay aligned)."""
+    side_a, side_b = aliased(Response), aliased(Response)
     query = (
         select(*_labelled(VotedBattle, {"model_a": Vote.model_a, "model_b": Vote.model_b, "winner": Vote.winner,
-                                        "prompt_tokens": turn_prompt_tokens(), "rater": Rater.name}))
+                                        "prompt_tokens": turn_prompt_tokens(), "rater": Rater.name,
+                                        "text_a": side_a.text, "output_tokens_a": side_a.output_tokens,
+                                        "text_b": side_b.text, "output_tokens_b": side_b.output_tokens}))
         .join(Rater, col(Rater.id) == Vote.rater_id)
         .join(Turn, col(Turn.id) == Vote.turn_id)
+        .outerjoin(side_a, and_(col(side_a.turn_id) == Turn.id, col(side_a.side) == "a"))
+        .outerjoin(side_b, and_(col(side_b.turn_id) == Turn.id, col(side_b.side) == "b"))
         .where(and_(True, *vote_conditions(filters)))
         .order_by(col(Vote.created_at), col(Vote.id))
     )
     battles: list[Battle] = []
     by_length: dict[str, list[Battle]] = defaultdict(list)
     raters: list[str] = []
+    styles: list[BattleStyle | None] = []
     async with db.reading() as session:
         # On the connection: plain rows, without the ORM's per-row step (a report reads every vote).
         connection = await session.connection()
@@ -306,7 +330,9 @@ async def load_battles(
             battles.append(battle)
             by_length[length_bucket(voted.prompt_tokens)].append(battle)
             raters.append(voted.rater)
-    return battles, {name: by_length[name] for name in LENGTH_BUCKET_NAMES if name in by_length}, raters
+            a, b = _style(voted.text_a, voted.output_tokens_a), _style(voted.text_b, voted.output_tokens_b)
+            styles.append(None if a is None or b is None else (a, b))
+    return battles, {name: by_length[name] for name in LENGTH_BUCKET_NAMES if name in by_length}, raters, styles
 
 
 def response_conditions(filters: Filters) -> list[Any]:
@@ -425,8 +451,8 @@ async def load_rater_votes(db: Database, filters: Filters) -> list[RaterVote]:
 
 async def collect(db: Database, filters: Filters) -> ReportData:
     """Every row a report needs, loaded with the same filters."""
-    battles, by_length, raters = await load_battles(db, filters)
+    battles, by_length, raters, styles = await load_battles(db, filters)
     timings, prompt_timings = await load_timings(db, filters)
     return ReportData(filters, battles, await load_scores(db, filters), timings, await load_set_answers(db, filters),
                       await load_judge_pairs(db, filters), battles_by_length=by_length, prompt_timings=prompt_timings,
-                      battle_raters=raters, rater_votes=await load_rater_votes(db, filters))
+                      battle_raters=raters, rater_votes=await load_rater_votes(db, filters), battle_styles=styles)
