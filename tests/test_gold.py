@@ -127,7 +127,8 @@ async def test_gold_turns_change_no_leaderboard_or_export(db: Database) -> None:
     before = await build_report(db, Filters(), per_rater=True)
     [gold] = await gold_turns(db, 1)
     assert await next_for_rater(db, ana.id, None, overlap=1, gold_rate=1.0) == gold
-    await submit_rating(db, ana.id, submission(gold, "model_b", a=(1, 1), b=(5, 5)))
+    stored = await submit_rating(db, ana.id, submission(gold, "model_b", a=(1, 1), b=(5, 5)))
+    assert stored.gold  # the app keeps its answers unnamed after the vote
     after = await build_report(db, Filters(), per_rater=True)
     assert after.bradley_terry == before.bradley_terry and after.votes == before.votes == 4
     assert after.scores == before.scores and after.latency == before.latency and after.agreement == before.agreement

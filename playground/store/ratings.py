@@ -100,6 +100,7 @@ class StoredRating(BaseModel):
     blind: bool
     model_a: str
     model_b: str
+    gold: bool = False  # a gold item: its answers stay unnamed, so that no rater learns which are gold
     updated_at: datetime
 
 
@@ -206,6 +207,7 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
         blind=blind,
         model_a=responses["a"].model,
         model_b=responses["b"].model,
+        gold=turn.gold_verdict is not None,
         updated_at=now,
     )
 

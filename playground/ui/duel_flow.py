@@ -105,7 +105,9 @@ async def rate(app: AppContext, payload: Any) -> dict[str, Any]:
             await push(shown["rating"])
         return {"ok": False, "message": str(exc)}
     saved = await ratings_of_turn(app.db, stored.turn_id, rater_id)
-    names = {"a": stored.model_a, "b": stored.model_b}
+    # A gold item's answers are never named: "(gold answer a)" would tell the rater which items
+    # check them, and the queue mixes gold in unmarked.
+    names = None if stored.gold else {"a": stored.model_a, "b": stored.model_b}
     acknowledged = say("rating.updated" if stored.changed else "rating.saved")
     if shown:
         shown["rating"].props = rating_panel_props(
@@ -114,9 +116,10 @@ async def rate(app: AppContext, payload: Any) -> dict[str, Any]:
         )
         await push(shown["rating"])
     if shown and shown.get("queue"):
-        # A queue item: reveal its own panes only, then hand over the next one.
-        shown["panes"].props = duel_props(shown["records"], blind=False, contexts=shown.get("contexts"))
-        await push(shown["panes"])
+        # A queue item: reveal its own panes only (not a gold item's), then hand over the next one.
+        if not stored.gold:
+            shown["panes"].props = duel_props(shown["records"], blind=False, contexts=shown.get("contexts"))
+            await push(shown["panes"])
         if not stored.changed:
             await show_next_queue_item(app, rater_id)
         return {"ok": True, "message": acknowledged}
