@@ -65,7 +65,9 @@ def _style_tables(report: Report) -> list[Table]:
         Table("Style coefficients (log-odds of a win per standard deviation of the normalised difference "
               "(a - b) / (a + b + 1); positive: raters prefer more of it)",
               ["feature", "coefficient", "95% interval", "rating points per SD"],
-              [[FEATURE_NAMES.get(c.feature, c.feature), f"{c.coefficient:+.3f}", f"{c.lower:+.3f} - {c.upper:+.3f}",
+              [[FEATURE_NAMES.get(c.feature, c.feature), "-", "never differs between the answers", "-"]
+               if c.feature in style.unvaried else
+               [FEATURE_NAMES.get(c.feature, c.feature), f"{c.coefficient:+.3f}", f"{c.lower:+.3f} - {c.upper:+.3f}",
                 f"{c.elo_per_sd:+.0f}"] for c in style.coefficients]),
     ]
 

@@ -123,6 +123,9 @@ class StyleControlReport(BaseModel):
     weighting: str  # what weighted both fits, in words
     ratings: list[StyleControlledRating]  # best first by the controlled rating
     coefficients: list[StyleCoefficient]  # log-odds of a win per SD of each feature's difference
+    # Features that never differ between a vote's two answers: nothing to learn, the coefficient
+    # is the prior's (0, with the prior's interval).
+    unvaried: list[str] = []
 
 
 class Report(BaseModel):
@@ -199,13 +202,14 @@ def _style_control(
     if len({m for b in chosen for m in (b.model_a, b.model_b)}) < 2:
         return None
     chosen_weights = None if weights is None else [weights[i] for i in kept]
-    controlled = style_controlled(count_styled(chosen, [s for s in styles if s is not None], chosen_weights),
-                                  rounds=rounds, interval=INTERVAL)
+    counts = count_styled(chosen, [s for s in styles if s is not None], chosen_weights)
+    controlled = style_controlled(counts, rounds=rounds, interval=INTERVAL)
+    unvaried = [c.feature for j, c in enumerate(controlled.coefficients) if not counts.features[:, j].any()]
     if len(kept) < len(battles):
         raw = bradley_terry(count_battles(chosen, chosen_weights), rounds=rounds, interval=INTERVAL)
     by_model = {r.model: r for r in raw}
     return StyleControlReport(
-        battles=controlled.battles, weighting=weighting, coefficients=controlled.coefficients,
+        battles=controlled.battles, weighting=weighting, coefficients=controlled.coefficients, unvaried=unvaried,
         ratings=[StyleControlledRating(model=r.model, raw=by_model[r.model], controlled=r)
                  for r in controlled.ratings])
 
