@@ -28,8 +28,8 @@ from playground.store.report_queries import LENGTH_BUCKET_NAMES, Battle, PromptT
 # (and the page that embeds the plot) stays small whatever the number of answers.
 MAX_POINTS = 300
 # Below this many votes a bucket shows win rates only: a Bradley-Terry fit on a handful of votes
-# is mostly its prior (one virtual tie per model), and its bootstrap resamples a few cells over and
-# over, so a rating would look more certain than the counts are.
+# is mostly its prior (bradley_terry.PRIOR_SD_ELO around the mean), and its (Laplace) intervals
+# are then about the prior's width: a rating that says little beside the win counts themselves.
 MIN_RATED_VOTES = 20
 
 
@@ -143,7 +143,7 @@ def leaderboard_by_length(
 ) -> dict[str, LengthBoard]:
     """Per length bucket with votes (bucket order): Bradley-Terry from MIN_RATED_VOTES votes and
     two models, win rates always. ``overall`` is the fit on all the votes: when every vote is in
-    one bucket that bucket's fit is the same one, reused rather than bootstrapped again."""
+    one bucket that bucket's fit is the same one, reused rather than fitted again."""
     boards = {}
     for name, battles in by_length.items():
         models = {m for b in battles for m in (b.model_a, b.model_b)}
