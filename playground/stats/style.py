@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from playground.core.answer_style import AnswerStyle
+from playground.core.vocabulary import A_WINS, B_WINS, TIES
 from playground.stats.bradley_terry import (
     BOOTSTRAP,
     INTERVAL_METHODS,
@@ -117,7 +118,7 @@ def _cells(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows[first], counts
 
 
-_OUTCOME_CODES = {"model_a": 2, "model_b": 0, "tie": 1, "tie (bothbad)": 1}  # 2 x a's score
+_OUTCOME_CODES: dict[str, int] = {A_WINS: 2, B_WINS: 0, **{tie: 1 for tie in TIES}}  # 2 x a's score
 
 
 def count_styled(

@@ -28,7 +28,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from playground.core.generation import GenerationRecord
-from playground.core.vocabulary import SIDES, Side, Winner
+from playground.core.vocabulary import A_WINS, B_WINS, SIDES, TIES, Side, Winner
 from playground.store.database import Database
 from playground.store.records import ensure_conversation, save_turn
 from playground.store.tables import Assignment, Conversation, Rater, Response, Turn, Vote, utcnow
@@ -93,8 +93,7 @@ async def store_batch_turn(
     )
 
 
-_MIRRORED: dict[Winner, Winner] = {"model_a": "model_b", "model_b": "model_a", "tie": "tie",
-                                   "tie (bothbad)": "tie (bothbad)"}
+_MIRRORED: dict[Winner, Winner] = {A_WINS: B_WINS, B_WINS: A_WINS, **{tie: tie for tie in TIES}}
 
 
 async def store_gold_turn(
