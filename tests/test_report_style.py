@@ -109,6 +109,10 @@ async def test_the_verbose_models_lead_shrinks_under_style_control(db: Database)
     page = render_html(report, {})
     assert "<h2>Style control: ratings without and with" in page and "<h2>Style coefficients" in page
     assert "<th>style-controlled rating (95% interval)</th>" in page and "<td>verbose</td>" in page
+    # The in-app leaderboard: the same tables as markdown.
+    from playground.ui.leaderboard import markdown_of
+
+    assert "### Style control: ratings without and with" in markdown_of(report)
 
     # Filters apply to both fits: two models, their battles only.
     pair = await build_report(db, Filters(models=("verbose", "concise")))
