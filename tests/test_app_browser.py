@@ -445,7 +445,7 @@ def open_leaderboard(page: Page) -> None:
     page.locator("#command-Leaderboard").click()
     page.locator("#chat-input").fill("show")
     page.locator("#chat-submit").click()
-    title = page.get_by_text("Leaderboard (Bradley-Terry, Elo scale, 95% bootstrap interval)")
+    title = page.get_by_text("Leaderboard (Bradley-Terry, Elo scale, 95% interval)")
     expect(title).to_be_visible(timeout=60_000)
 
 

@@ -117,8 +117,8 @@ def test_the_leaderboard_titles_and_headers_in_chinese() -> None:
     english, chinese = markdown_of(report), markdown_of(report, "zh")
     assert english.startswith("## Leaderboard\n") and "intervals are 95%" in english
     assert chinese.startswith("## 排行榜\n") and "区间为 95%" in chinese
-    assert "### Leaderboard (Bradley-Terry, Elo scale, 95% bootstrap interval)" in english
-    assert "### 排行榜（Bradley-Terry，Elo 分制，95% 自助法区间）" in chinese
+    assert "### Leaderboard (Bradley-Terry, Elo scale, 95% interval)" in english
+    assert "### 排行榜（Bradley-Terry，Elo 分制，95% 区间）" in chinese
     assert "| 名次 | 模型 | 评分 |" in chinese and "model-00" in chinese  # names and numbers as they are
 
 

@@ -36,7 +36,7 @@ QUEUE_ITEMS = 4
 # One rater per item: two raters asking the queue at once must never be handed the same one.
 OVERLAP = 1
 QUEUE_DONE = "Nothing left for you in the queue."
-LEADERBOARD_TITLE = "Leaderboard (Bradley-Terry, Elo scale, 95% bootstrap interval)"
+LEADERBOARD_TITLE = "Leaderboard (Bradley-Terry, Elo scale, 95% interval)"
 
 
 @pytest.fixture(scope="module")

@@ -89,7 +89,7 @@ def ratings_with_error_bars(report: Report) -> bytes | None:
     ax.errorbar(x, centre, yerr=errors, fmt="o", capsize=4)
     ax.set_xticks(x, [r.model for r in ratings], rotation=45, ha="right")
     ax.set_ylabel("Bradley-Terry rating (Elo scale)")
-    ax.set_title("Ratings with 95% bootstrap intervals")
+    ax.set_title("Ratings with 95% intervals")
     ax.grid(axis="y", alpha=0.3)
     return _png(figure)
 

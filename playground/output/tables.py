@@ -123,7 +123,7 @@ def report_tables(report: Report) -> list[Table]:
     if report.bradley_terry:
         overall = report.win_rates.overall
         tables.append(Table(
-            "Leaderboard (Bradley-Terry, Elo scale, 95% bootstrap interval)",
+            "Leaderboard (Bradley-Terry, Elo scale, 95% interval)",
             ["rank", "model", "rating", "95% interval", "battles", "win rate (Wilson 95%)", "online Elo"],
             [[str(r.rank), r.model, f"{r.rating:.0f}", f"{r.lower:.0f} - {r.upper:.0f}", str(r.battles),
               _rate(overall[r.model]), f"{report.elo[r.model]:.0f}"] for r in report.bradley_terry],

@@ -146,8 +146,8 @@ CATALOGUE: dict[str, dict[Language, str]] = {
 # same tables as `playground report`, in English): shown in Chinese through this glossary. A
 # title or header not listed here is shown as it is.
 LEADERBOARD_TERMS_ZH: dict[str, str] = {
-    "Leaderboard (Bradley-Terry, Elo scale, 95% bootstrap interval)":
-        "排行榜（Bradley-Terry，Elo 分制，95% 自助法区间）",
+    "Leaderboard (Bradley-Terry, Elo scale, 95% interval)":
+        "排行榜（Bradley-Terry，Elo 分制，95% 区间）",
     "Scores (mean, 95% bootstrap interval)": "评分（均值，95% 自助法区间）",
     "Scores by category": "按类别评分",
     "Latency (p50 / p90 / p99)": "延迟（p50 / p90 / p99）",
