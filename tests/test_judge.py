@@ -79,7 +79,7 @@ async def test_the_report_compares_judge_and_raters(db: Database) -> None:
     ana = await add_rater(db, "ana", "pw-ana-1")
     turns = []
     for i in range(4):
-        turn = await store_batch_turn(db, owner, prompt_set="s", item_id=f"i{i}", category="c", prompt="q",
+        turn = await store_batch_turn(db, owner, prompt_set="s", item_id=f"i{i}", category="c", prompt=f"q{i}",
                                       system_prompt="", settings={}, sampling={},
                                       records={"a": record("a", "p"), "b": record("b", "q")})
         turns.append(turn.id)

