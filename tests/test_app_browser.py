@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from playground.devtools.vllm_server import VLLMServer
 
@@ -150,9 +151,20 @@ def open_chat(page: Page, url: str, rater: tuple[str, str] = RATER) -> None:
     expect(page.locator("#chat-settings-open-modal")).to_be_visible(timeout=30_000)
 
 
-def send(page: Page, prompt: str) -> None:
-    page.locator("#chat-input").fill(prompt)
-    page.locator("#chat-submit").click()
+def send(page: Page, prompt: str, within_s: float = 60) -> None:
+    """Type and send a message. After a conversation's first message Chainlit moves to the
+    thread's URL and draws the chat input again: text typed just then is lost with the old input,
+    and the send button stays disabled on an empty box. So: type again until the button takes it."""
+    deadline = time.monotonic() + within_s
+    while True:
+        page.locator("#chat-input").fill(prompt)
+        try:
+            expect(page.locator("#chat-submit")).to_be_enabled(timeout=5_000)
+            page.locator("#chat-submit").click(timeout=5_000)
+            return
+        except (AssertionError, PlaywrightTimeoutError):
+            if time.monotonic() > deadline:
+                raise
 
 
 # Both panes have text while one is still streaming: both filled during the same turn. (That
