@@ -184,6 +184,24 @@ LEADERBOARD_TERMS_ZH: dict[str, str] = {
     "agreement": "一致率",
     "rater": "评分者",
     "shared items": "共同条目",
+    "Style coefficients (log-odds of a win per standard deviation of the normalised difference "
+    "(a - b) / (a + b + 1); positive: raters prefer more of it)":
+        "风格系数（归一化差值 (a - b) / (a + b + 1) 每个标准差对应的获胜对数几率；正值：评分者偏好更多）",
+    "Rater quality (0-1: gold items, agreement with others, pace, straight-lining)":
+        "评分者质量（0-1：金标准条目、与他人一致性、速度、千篇一律）",
+    "raw rating (95% interval)": "原始评分（95% 区间）",
+    "raw rank": "原始名次",
+    "style-controlled rating (95% interval)": "风格控制后评分（95% 区间）",
+    "controlled rank": "控制后名次",
+    "change": "变化",
+    "feature": "特征",
+    "coefficient": "系数",
+    "rating points per SD": "每个标准差的评分点数",
+    "gold agreement": "金标准一致率",
+    "peer agreement": "同伴一致率",
+    "median time s": "中位用时（秒）",
+    "straight-lining": "千篇一律",
+    "quality": "质量",
 }
 
 
