@@ -77,7 +77,7 @@ class BattleCounts:
         return counts if self.weights is None else counts * self.weights
 
 
-def _score_a(winner: str) -> float:
+def score_of_a(winner: str) -> float:
     """Model a's score in one battle: 1 a win, 0 a loss, 0.5 either kind of tie."""
     if winner == A_WINS:
         return 1.0
@@ -105,7 +105,7 @@ def count_battles(
             raise ValueError("every battle's weight must be positive and finite")
     cells: dict[tuple[int, int, float, float], int] = {}
     for k, (a, b, winner, *_) in enumerate(battles):
-        key = (index[a], index[b], _score_a(winner), 1.0 if weights is None else weight_list[k])
+        key = (index[a], index[b], score_of_a(winner), 1.0 if weights is None else weight_list[k])
         cells[key] = cells.get(key, 0) + 1
     keys = list(cells)
     return BattleCounts(
@@ -316,7 +316,7 @@ def online_elo(battles: Sequence[tuple[str, str, str]], k: float = ELO_K) -> dic
     for a, b, winner in battles:
         ra, rb = ratings.setdefault(a, INIT), ratings.setdefault(b, INIT)
         expected_a = 1 / (1 + BASE ** ((rb - ra) / SCALE))
-        score_a = _score_a(winner)
+        score_a = score_of_a(winner)
         ratings[a] = ra + k * (score_a - expected_a)
         ratings[b] = rb + k * ((1 - score_a) - (1 - expected_a))
     return dict(sorted(ratings.items(), key=lambda kv: -kv[1]))

@@ -36,8 +36,8 @@ from scipy.stats import norm
 
 from playground.arena.pairs import PairDistribution
 from playground.core.config import PlaygroundConfig
-from playground.core.vocabulary import A_WINS, B_WINS, TIES, PairPolicy
-from playground.stats.bradley_terry import BASE, PRIOR_TIES, SCALE
+from playground.core.vocabulary import PairPolicy
+from playground.stats.bradley_terry import BASE, PRIOR_TIES, SCALE, score_of_a
 from playground.store.database import Database
 from playground.store.pair_queries import vote_cells
 
@@ -70,16 +70,6 @@ def uniform_probabilities(models: Sequence[str]) -> dict[Pair, float]:
     return {pair: 1.0 / len(pairs) for pair in pairs}
 
 
-def _score_a(winner: str) -> float:
-    if winner == A_WINS:
-        return 1.0
-    if winner == B_WINS:
-        return 0.0
-    if winner in TIES:
-        return 0.5
-    raise ValueError(f"not a vote: {winner!r}")
-
-
 class LaplaceFit:
     """Bradley-Terry ratings (natural-log strengths) by Newton's method with PRIOR_TIES virtual
     ties per model, and their covariance (the inverse observed information). Votes of models
@@ -88,7 +78,7 @@ class LaplaceFit:
     def __init__(self, models: Sequence[str], cells: Iterable[Cell]) -> None:
         self.models = sorted(dict.fromkeys(models))
         index = {m: i for i, m in enumerate(self.models)}
-        rows = [(index[a], index[b], _score_a(w), n) for a, b, w, n in cells
+        rows = [(index[a], index[b], score_of_a(w), n) for a, b, w, n in cells
                 if a in index and b in index and a != b and n > 0]
         n_models = len(self.models)
         self.a = np.array([r[0] for r in rows], dtype=np.int64)
