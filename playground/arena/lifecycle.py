@@ -114,9 +114,6 @@ class TurnRun:
         writes it when the answers are in, just before the turn: no database work comes between
         a prompt and its first tokens (on a small machine it would take CPU from a model's
         prefill). Safe to call again (and concurrently)."""
-        await asyncio.shield(self._begin_opening())
-
-    def _begin_opening(self) -> asyncio.Future[Any]:
         if self._opening is None:
             self._opening = asyncio.ensure_future(ensure_conversation(
                 self.db, self.conversation.id, self.conversation.owner, blind=self.duel.blind,
@@ -125,7 +122,7 @@ class TurnRun:
                 pair_policy=self.duel.pair.policy if self.duel.pair else None,
                 pair_probability=self.duel.pair.probability if self.duel.pair else None,
             ))
-        return self._opening
+        await asyncio.shield(self._opening)
 
     async def prepare(self) -> dict[Side, ContextPlan]:
         """Each side's context budget: counted with its own tokenizer, fitted to its window."""
