@@ -1,7 +1,8 @@
 """Builds backends from config and keeps one instance per model for the whole process.
 
 A local transformers model is loaded once and shared by every chat session (one copy of the
-weights in memory); the pool is the one place that owns that sharing.
+weights in memory, in the app's process or in a worker process of its own); the pool is the one
+place that owns that sharing.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ class BackendPool:
         self.config.model(name)  # a KeyError for a name the config does not know
         self._backends[name] = backend
 
+    async def close(self) -> None:
+        """Stop what the backends run beside the app: batching threads, worker processes."""
+        for backend in self._backends.values():
+            close = getattr(backend, "close", None)
+            if close is not None:
+                await close()
+
     def _build(self, name: str) -> Backend:
         model = self.config.model(name)
         if isinstance(model, OpenAIModel):
@@ -41,6 +49,10 @@ class BackendPool:
             tokenizer = resolve_config_path(self.config, model.tokenizer) if model.tokenizer else None
             return OpenAICompatibleBackend(model, tokenizer)
         if isinstance(model, TransformersModel):
+            if model.process == "worker":
+                from playground.backends.worker_transformers import WorkerTransformersBackend
+
+                return WorkerTransformersBackend(model, resolve_model_path(self.config, model))
             from playground.backends.local_transformers import TransformersBackend
 
             return TransformersBackend(model, resolve_model_path(self.config, model))

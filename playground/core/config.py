@@ -64,7 +64,7 @@ class OpenAIModel(_ModelBase):
 
 
 class TransformersModel(_ModelBase):
-    """A local Hugging Face checkpoint run in-process with transformers."""
+    """A local Hugging Face checkpoint run with transformers, in the app's process or a worker."""
 
     backend: Literal["transformers"]
     path: str = Field(min_length=1)
@@ -72,6 +72,24 @@ class TransformersModel(_ModelBase):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     # torch threads for this model's generate(); None keeps torch's default.
     threads: int | None = Field(None, ge=1)
+    # Where the model runs: "app" in the app's process; "worker" in a child process of its own, so
+    # two local models, or a local model and a busy app, do not share one GIL.
+    process: Literal["app", "worker"] = "app"
+    # Concurrent requests are batched with transformers' continuous batching (paged KV cache);
+    # False serves one request at a time with generate() (and is the fallback where the installed
+    # transformers has no continuous batching).
+    batching: bool = True
+    # Requests decoded together in one batch; more wait in the engine's queue.
+    max_batch: int = Field(8, ge=1, le=1024)
+    # KV cache of the batch, in tokens (allocated at load). None: room for max_batch full
+    # windows, at most 65,536 tokens, and never less than one full window.
+    cache_tokens: int | None = Field(None, ge=16)
+    # torch.compile the forward passes (batching: transformers' default compile level 1; one at a
+    # time: a static cache, which generate() compiles). Slow first requests; off by default.
+    compile: bool = False
+    # CUDA graphs for the batched decode (batching on cuda only); None lets transformers decide
+    # (on with flash attention, off on the CPU, where there are none).
+    cuda_graphs: bool | None = None
 
 
 ModelConfig = Annotated[OpenAIModel | TransformersModel, Field(discriminator="backend")]
