@@ -3,20 +3,15 @@
 In blind mode the real model names never reach the browser: a pane is "Model A" or "Model B"
 until the rating issue's reveal. Markdown is rendered here, with raw HTML disabled, so that a
 model's output cannot inject markup into the page, and images shown as links, so that it cannot
-make the rater's browser fetch a URL either.
+make the rater's browser fetch a URL either (``markdown_stream``). While a turn streams, the element
+is sent once with empty panes (:func:`streamed_duel_props`) and then only changes (``pane_delta``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
-
-from markdown_it import MarkdownIt
-from markdown_it.common.utils import escapeHtml
-from markdown_it.renderer import RendererHTML
-from markdown_it.token import Token
-from markdown_it.utils import EnvType, OptionsDict
 
 from playground.arena.duel import DuelTurn
 from playground.core.generation import Generation, GenerationRecord
@@ -24,34 +19,9 @@ from playground.core.vocabulary import Side
 from playground.store.tables import Response
 from playground.ui.i18n import Language, text
 from playground.ui.language import current_language
+from playground.ui.markdown_stream import render_markdown
 
-
-def _image_as_link(
-    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
-) -> str:
-    """``![alt](url)`` as ``<a href="url">alt</a>``: an <img> would be fetched as soon as the
-    answer is shown, so a model could make every rater's browser call a URL of its choice (a
-    tracking pixel). A link is only followed if the rater chooses to. markdown-it has already
-    refused unsafe schemes (``javascript:`` and the like): such an image is plain text."""
-    token = tokens[idx]
-    alt = escapeHtml(self.renderInlineAsText(token.children, options, env))
-    # A link cannot contain a link: an image inside one is its alt text (its URL is dropped).
-    depth = sum(1 if t.type == "link_open" else -1 for t in tokens[:idx] if t.type in ("link_open", "link_close"))
-    if depth > 0:
-        return alt
-    src = str(token.attrGet("src") or "")
-    if src.startswith("data:"):  # an inline image (markdown-it lets data:image/* through): nothing to link to
-        return alt or "[image]"
-    src = escapeHtml(src)
-    return f'<a href="{src}">{alt or src}</a>'
-
-
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable("table")
-_MARKDOWN.add_render_rule("image", _image_as_link)
-
-
-def render_markdown(text: str) -> str:
-    return _MARKDOWN.render(text)
+__all__ = ["render_markdown"]  # the app's one markdown renderer, defined with the incremental one
 
 
 def pane_stats(record: GenerationRecord, language: Language = "en") -> str:
@@ -87,16 +57,17 @@ class PaneContext:
 
 def pane_props(
     side: Side, source: Generation | GenerationRecord, reveal_name: bool, context: PaneContext | None = None,
-    language: Language = "en",
+    language: Language = "en", html: str | None = None,
 ) -> dict[str, Any]:
     """One pane, from a live generation or a stored record (a resumed conversation). ``status`` is the
-    stored word (it picks the colour); ``statusLabel`` is what the rater reads."""
+    stored word (it picks the colour); ``statusLabel`` is what the rater reads. ``html``: the text
+    already rendered (incrementally, while it streams); by default rendered here."""
     record = source.record() if isinstance(source, Generation) else source
     status = "streaming" if record.status == "waiting" else record.status
     return {
         "label": text(language, "pane.label", side=side.upper()),
         "model": record.model if reveal_name else None,
-        "html": render_markdown(record.text),
+        "html": render_markdown(record.text) if html is None else html,
         "reasoning": record.reasoning,
         "status": status,
         "statusLabel": text(language, f"pane.status.{status}"),
@@ -113,15 +84,30 @@ PANE_LABELS = ("reasoning", "reading", "reading_tokens", "reading_prompt")
 def duel_props(
     sides: Mapping[Side, Generation | GenerationRecord], blind: bool,
     contexts: Mapping[Side, PaneContext] | None = None, language: Language | None = None,
+    html: Mapping[Side, str] | None = None,
 ) -> dict[str, Any]:
     """Both panes, with their labels in ``language`` (default: this Chainlit session's)."""
     language = language or current_language()
     return {
         "panes": {side: pane_props(side, source, reveal_name=not blind, context=(contexts or {}).get(side),
-                                   language=language)
+                                   language=language, html=(html or {}).get(side))
                   for side, source in sides.items()},
         "labels": {key: text(language, f"pane.{key}") for key in PANE_LABELS},
     }
+
+
+def streamed_duel_props(
+    sides: Mapping[Side, Generation | GenerationRecord], blind: bool, stream_id: str,
+    language: Language | None = None,
+) -> dict[str, Any]:
+    """The element as first sent for a live turn: labels and empty panes, with the ``streamId``
+    whose ``pane_delta`` events fill it (the rest of the fields come as deltas)."""
+    language = language or current_language()
+    props = duel_props(sides, blind, language=language, html=dict.fromkeys(sides, ""))
+    keep = ("label", "model", "html", "reasoning", "status", "statusLabel", "stats", "error")
+    props["panes"] = {side: {key: pane[key] for key in keep} for side, pane in props["panes"].items()}
+    props["streamId"] = stream_id
+    return props
 
 
 

@@ -5,8 +5,68 @@
 // `html` is rendered server-side by markdown-it with raw HTML disabled (model output cannot
 // inject markup). Everything shown lives in props, because local state may reset on updates. Every
 // label comes from the server in the rater's language (`labels` and the panes' own; playground/ui/i18n.py).
+//
+// A live turn: props are sent once (labels, empty panes, `streamId`); the answers then come as
+// `pane_delta` socket.io events (playground/ui/pane_delta.py) applied to a store on `window`,
+// keyed by streamId (a remount keeps it; every event is caught, also for elements not mounted yet):
+//   { i: streamId, n: seq (1, 2, ...), f: 1 (only on a full state), a: PaneDelta, b: PaneDelta }
+// PaneDelta, only what changed (an unchanged pane is left out): [k, t] when only the html changed,
+// else { k, t (html: keep the first k UTF-16 units of the html we have, append t), r: [k, t]
+// (reasoning, the same way), s status, l statusLabel, x stats, e error, c context, m model }.
+// Event n applies only on top of n - 1: an old or repeated one is ignored; a gap marks the store
+// broken (the panes show props) and asks the server for a full state (window_message
+// { paneSync: streamId }), an event with f: 1 that replaces the store. The pane shown is its props
+// overlaid with the store's fields. A reopened conversation has full props and no streamId.
 
 import { useEffect, useState } from "react";
+import { useChatSession } from "@chainlit/react-client";
+
+const FIELDS = { s: "status", l: "statusLabel", x: "stats", e: "error", c: "context", m: "model" };
+
+function applyDelta(state, event) {
+  // The same as apply_delta in playground/ui/pane_delta.py (the tests run that one).
+  let panes;
+  if (event.f) {
+    panes = {};
+  } else if (state.gap || event.n <= state.n) {
+    return state;
+  } else if (event.n !== state.n + 1) {
+    return { ...state, gap: true };
+  } else {
+    panes = { ...state.panes };
+  }
+  for (const side of ["a", "b"]) {
+    let change = event[side];
+    if (!change) continue;
+    if (Array.isArray(change)) change = { k: change[0], t: change[1] };
+    const pane = { ...(panes[side] || {}) };
+    if ("k" in change) pane.html = (pane.html || "").slice(0, change.k) + change.t;
+    if ("r" in change) pane.reasoning = (pane.reasoning || "").slice(0, change.r[0]) + change.r[1];
+    for (const key in FIELDS) if (key in change) pane[FIELDS[key]] = change[key];
+    panes[side] = pane;
+  }
+  return { n: event.n, gap: false, panes };
+}
+
+// One listener per socket for all streams, kept on window: the element's code is evaluated
+// again on each props change, and a later turn's events may come before its element mounts.
+function paneStreams(socket) {
+  const hub = (window.__paneStreams = window.__paneStreams || { stores: {}, views: {}, socket: null });
+  if (socket && hub.socket !== socket) {
+    if (hub.socket && hub.onDelta) hub.socket.off("pane_delta", hub.onDelta);
+    hub.socket = socket;
+    hub.onDelta = (event) => {
+      if (!event || typeof event.i !== "string") return;
+      const before = hub.stores[event.i] || { n: 0, gap: false, panes: {} };
+      const after = applyDelta(before, event);
+      hub.stores[event.i] = after;
+      if (after.gap && !before.gap) socket.emit("window_message", { paneSync: event.i });
+      (hub.views[event.i] || []).forEach((redraw) => redraw(after.n));
+    };
+    socket.on("pane_delta", hub.onDelta);
+  }
+  return hub;
+}
 
 // While a model reads a long prompt it sends nothing for seconds (45 s for 256K tokens on an
 // H200): the pane says so and counts, so that a slow side never looks hung.
@@ -101,7 +161,29 @@ function Pane({ side, pane }) {
 }
 
 export default function SideBySide() {
-  const panes = props.panes || {};
+  const { session } = useChatSession();
+  const socket = session && session.socket;
+  const streamId = props.streamId;
+  const [, setSeen] = useState(0);
+  useEffect(() => {
+    if (!streamId) return undefined;
+    const hub = paneStreams(socket);
+    const views = (hub.views[streamId] = hub.views[streamId] || []);
+    views.push(setSeen);
+    // No store yet: either nothing was sent yet (the full state is a few bytes), or this code
+    // loaded after the events went by (the page's first turn; a short answer may already have
+    // ended, so no later event would show the gap): ask for the whole state.
+    if (!hub.stores[streamId] && socket) socket.emit("window_message", { paneSync: streamId });
+    setSeen(hub.stores[streamId] ? hub.stores[streamId].n : 0);
+    return () => {
+      hub.views[streamId] = (hub.views[streamId] || []).filter((view) => view !== setSeen);
+    };
+  }, [streamId, socket]);
+  const store = streamId && window.__paneStreams ? window.__paneStreams.stores[streamId] : null;
+  const panes = { ...(props.panes || {}) };
+  if (store && !store.gap) {
+    for (const side in store.panes) panes[side] = { ...(panes[side] || {}), ...store.panes[side] };
+  }
   return (
     <div className="grid grid-cols-2 gap-4" style={{ width: "100%" }}>
       {["a", "b"].map((side) =>
