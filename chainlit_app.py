@@ -15,6 +15,7 @@ from chainlit.types import ThreadDict
 
 from playground.arena.lifecycle import TurnInput
 from playground.backends.local_transformers import TransformersBackend
+from playground.backends.openai_compatible import OpenAICompatibleBackend
 from playground.backends.registry import BackendPool
 from playground.core.config import ConfigError, check_local_paths, load_config
 from playground.evalsets.prompt_sets import PromptSetError, available_sets
@@ -76,12 +77,15 @@ async def starters(user: cl.User | None = None, language: str | None = None) -> 
 
 @cl.on_app_startup
 async def preload_local_models() -> None:
+    APP.loop_lag.start()  # sampled on the server's own loop, reported by /healthz
     # Build both backends and load local weights before the server accepts connections (a few
     # seconds), so that the first prompt's TTFT measures the model, not imports and set-up.
     for name in CONFIG.arena.model_names():
         backend = APP.pool.get(name)
         if isinstance(backend, TransformersBackend):
             await backend.load()
+        elif isinstance(backend, OpenAICompatibleBackend):
+            await backend.warm_up()  # its fallback tokenizer: not read on a rater's first turn
 
 
 @cl.data_layer

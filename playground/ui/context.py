@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from playground.backends.registry import BackendPool
 from playground.core.config import PlaygroundConfig
+from playground.core.loop_lag import LoopLagMonitor
 from playground.store.database import Database
 
 
@@ -15,3 +16,5 @@ class AppContext:
     db: Database
     # One pool per process: a local model's weights are loaded once and shared by every session.
     pool: BackendPool
+    # How late this process's event loop runs (reported by /healthz; started with the app).
+    loop_lag: LoopLagMonitor = field(default_factory=LoopLagMonitor)

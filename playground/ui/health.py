@@ -11,6 +11,7 @@ from __future__ import annotations
 from chainlit.config import config
 from chainlit.server import app
 from fastapi.routing import APIRoute
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from playground.arena.health import HealthCheck
@@ -24,10 +25,18 @@ def install_health(context: AppContext, replica: str) -> HealthCheck:
     config, database and backends. Calling it again (a reload) replaces the route."""
     check = HealthCheck(context.config, context.pool, context.db)
 
-    async def healthz() -> JSONResponse:
+    async def healthz(request: Request) -> JSONResponse:
         health = await check.check(replica)
+        found = health.as_json()
+        # The event loop's lag: the last minute, or since ``?lag_since=<epoch seconds>`` (a load
+        # benchmark's run). A loop that lags answers every rater of this replica late.
+        since = request.query_params.get("lag_since")
+        try:
+            found["loop_lag"] = context.loop_lag.summary(since=float(since) if since else None)
+        except ValueError:
+            found["loop_lag"] = {"error": "lag_since must be a number (seconds since the epoch)"}
         # Never cached by a proxy or a browser: each answer is the state now.
-        return JSONResponse(health.as_json(), status_code=health.http_status, headers={"Cache-Control": "no-store"})
+        return JSONResponse(found, status_code=health.http_status, headers={"Cache-Control": "no-store"})
 
     path = f"{config.run.root_path}{HEALTH_PATH}"
     route = APIRoute(path, healthz, methods=["GET", "HEAD"], include_in_schema=False)
