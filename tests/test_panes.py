@@ -75,3 +75,15 @@ def test_prefix_cache_hits_are_shown_under_the_answer() -> None:
     record = g.record()
     assert record.cached_tokens == 1792 and "1,792 prompt tokens from cache" in pane_stats(record)
     assert "from cache" not in pane_stats(replace(record, cached_tokens=None))
+
+
+def test_a_streamed_element_is_sent_small_and_blind() -> None:
+    # A live turn's element is sent once: labels and empty panes; the answers come as deltas.
+    from playground.ui.panes import streamed_duel_props
+
+    gens = {"a": Generation("a", "secret-model-1"), "b": Generation("b", "secret-model-2")}
+    props = streamed_duel_props(gens, blind=True, stream_id="s1")
+    assert props["streamId"] == "s1" and "secret-model" not in json.dumps(props)
+    assert props["panes"]["a"] == {"label": "Model A", "model": None, "html": "", "reasoning": "",
+                                   "status": "streaming", "statusLabel": "streaming", "stats": "", "error": None}
+    assert len(json.dumps(props)) < 600

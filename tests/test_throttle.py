@@ -89,3 +89,52 @@ async def test_close_during_a_draw_still_draws_the_final_state() -> None:
     throttle.changed()
     await throttle.close()
     assert drawn[-1] == "done", drawn
+
+
+async def test_a_slow_stream_is_drawn_in_bytes_worth_chunks_within_the_max_latency() -> None:
+    # One token of 4 characters every 40 ms: below min_chars a redraw waits for more text, but
+    # never longer than max_latency after the first undrawn change.
+    loop = asyncio.get_running_loop()
+    state = {"chars": 0}
+    drawn: list[tuple[float, int]] = []
+
+    async def redraw() -> None:
+        drawn.append((loop.time(), state["chars"]))
+
+    throttle = RedrawThrottle(redraw, min_interval=0.02, clock=loop.time, min_chars=24, max_latency=0.15)
+    state["chars"] = 4
+    throttle.changed()  # the first text: urgent, drawn at once
+    for _ in range(30):
+        await asyncio.sleep(0.04)
+        state["chars"] += 4
+        throttle.changed(4)
+    await throttle.close()
+    assert drawn[0][1] == 4 and drawn[-1][1] == state["chars"]
+    sizes = [b - a for (_, a), (_, b) in zip(drawn[:-1], drawn[1:-1], strict=False)]
+    assert all(size >= 16 for size in sizes), sizes  # merged: several tokens a redraw, not one
+    gaps = [b - a for (a, _), (b, _) in zip(drawn[1:-2], drawn[2:-1], strict=True)]
+    assert all(gap <= 0.15 + 0.04 + 0.03 for gap in gaps), gaps  # the latency bound (+ a token, + slack)
+    assert len(drawn) < 30 / 3
+
+
+async def test_enough_text_or_a_status_change_is_drawn_after_min_interval_only() -> None:
+    loop = asyncio.get_running_loop()
+    drawn: list[float] = []
+
+    async def redraw() -> None:
+        drawn.append(loop.time())
+
+    throttle = RedrawThrottle(redraw, min_interval=0.05, clock=loop.time, min_chars=24, max_latency=10)
+    throttle.changed(5)
+    await asyncio.sleep(0.1)
+    assert drawn == []  # 5 characters: waiting for more (up to max_latency)
+    start = loop.time()
+    throttle.changed(30)  # now enough: drawn at once (the last draw is long ago)
+    await asyncio.sleep(0.01)
+    assert len(drawn) == 1 and drawn[0] - start < 0.01
+    throttle.changed(2)
+    throttle.changed()  # a status change: drawn as soon as min_interval allows
+    await asyncio.sleep(0.1)
+    assert len(drawn) == 2 and drawn[1] - drawn[0] >= 0.05 - 1e-6
+    await throttle.close()
+    assert len(drawn) == 3
