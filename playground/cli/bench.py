@@ -26,8 +26,24 @@ def _on_demo_backends(run: Any, as_json: bool, **options: Any) -> None:
 def bench_duel(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     max_tokens: int = typer.Option(128, help="tokens per answer"),
+    device: str = typer.Option(
+        "cpu", help="cpu: the demo backends; cuda: two 4B-shaped random models on the GPU, in worker processes"
+        " and in this process (without a GPU: says so and exits 0 with \"cuda\": null)"
+    ),
 ) -> None:
-    """Paired turns against the demo backends: fan-out ratio, event-loop lag, UI redraw rate."""
+    """Paired turns: fan-out ratio, event-loop lag, UI redraw rate (cpu, the demo backends), or the
+    fan-out of two local models on one GPU with and without worker processes (cuda)."""
+    if device not in ("cpu", "cuda"):
+        raise typer.BadParameter(f"{device!r}: use cpu or cuda", param_hint="--device")
+    if device == "cuda":
+        from playground.devtools.bench.duel_gpu import bench_duel_gpu
+        from playground.devtools.demo_stack import demo_models_dir
+
+        result = asyncio.run(bench_duel_gpu(tokenizer=demo_models_dir() / "demo-b", max_tokens=max_tokens))
+        if result["cuda"] is None:
+            err.print(f"[yellow]{result['reason']}[/]: no GPU figures measured")
+        print_figures(result, as_json)
+        return
     from playground.devtools.bench.duel import bench_duel as run
 
     _on_demo_backends(run, as_json, max_tokens=max_tokens)
