@@ -104,6 +104,21 @@ def local_model_entry(demo_models_dir: Path, name: str = "local-demo", **overrid
 
 
 @pytest.fixture(scope="session")
+def local_models_config(demo_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> PlaygroundConfig:
+    """The demo-b checkpoint twice and nothing else (no vLLM: fast tests): ``local-demo`` in the
+    app's process and ``local-demo-worker`` in a worker process."""
+    path = write_config(
+        tmp_path_factory.mktemp("config") / "local.yaml",
+        [local_model_entry(demo_models_dir),
+         local_model_entry(demo_models_dir, name="local-demo-worker", process="worker")],
+        "local-demo",
+        "local-demo-worker",
+        blind=False,
+    )
+    return load_config(path)
+
+
+@pytest.fixture(scope="session")
 def duel_config(
     vllm_server: VLLMServer, demo_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> PlaygroundConfig:

@@ -1,43 +1,89 @@
-"""The local transformers backend, on a real (tiny) checkpoint."""
+"""The local transformers backend, on a real (tiny) checkpoint: in the app's process and in a
+worker process (``process: worker``), both batching concurrent requests."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from playground.backends.local_transformers import TransformersBackend
 from playground.backends.registry import BackendPool
+from playground.backends.worker_transformers import WorkerTransformersBackend
 from playground.core.config import PlaygroundConfig, TransformersModel
-from playground.core.events import Done, ErrorEvent, SamplingParams, TextDelta
+from playground.core.events import BackendEvent, ChatMessage, Done, ErrorEvent, SamplingParams, TextDelta
 
 from .streams import read_then_close
 
-HELLO = [{"role": "user", "content": "What is the capital of France?"}]
+HELLO: list[ChatMessage] = [{"role": "user", "content": "What is the capital of France?"}]
 GREEDY = SamplingParams(temperature=0.0, max_tokens=32)
+PROMPTS = [
+    "What is the capital of France?",
+    "Explain in two sentences why the sky is blue.",
+    "Write a Python function that reverses a string.",
+    "计算:99 × 99 = ? 只回答数字。",
+    "If it takes 5 machines 5 minutes to make 5 widgets, how long for 100 machines?",
+    "Name three colours.",
+    "What is 15 + 27?",
+    "Translate 'good morning' into French.",
+]
+
+Local = TransformersBackend | WorkerTransformersBackend
+NAMES = {"app": "local-demo", "worker": "local-demo-worker"}
 
 
-def local(duel_config: PlaygroundConfig) -> TransformersBackend:
-    backend = BackendPool(duel_config).get("local-demo")
-    assert isinstance(backend, TransformersBackend)
-    return backend
+@pytest.fixture(scope="module", params=["app", "worker"])
+async def local(request: pytest.FixtureRequest, local_models_config: PlaygroundConfig) -> AsyncIterator[Local]:
+    """One loaded backend per process kind for the module (a worker starts once, stops after)."""
+    backend = BackendPool(local_models_config).get(NAMES[request.param])
+    assert isinstance(backend, WorkerTransformersBackend if request.param == "worker" else TransformersBackend)
+    await backend.load()
+    assert backend.batching_off is None  # continuous batching is what these tests are about
+    yield backend
+    await backend.close()
 
 
-async def test_streams_tokens_with_chat_template(duel_config: PlaygroundConfig) -> None:
-    events = [e async for e in local(duel_config).stream(HELLO, GREEDY)]
+def text_of(events: list[BackendEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def user(prompt: str) -> list[ChatMessage]:
+    return [{"role": "user", "content": prompt}]
+
+
+async def answer(backend: Local, messages: list[ChatMessage], params: SamplingParams = GREEDY) -> list[BackendEvent]:
+    return [e async for e in backend.stream(messages, params)]
+
+
+async def idle(backend: Local, within_s: float) -> float:
+    """Seconds until the model holds no request (fails after ``within_s``)."""
+    start = time.perf_counter()
+    while await backend.in_flight():
+        assert time.perf_counter() - start < within_s, "the model still works on a request"
+        await asyncio.sleep(0.02)
+    return time.perf_counter() - start
+
+
+async def test_streams_tokens_with_chat_template(local: Local) -> None:
+    events = await answer(local, HELLO)
     assert sum(isinstance(e, TextDelta) for e in events) > 1
     done = events[-1]
     assert isinstance(done, Done)
     assert done.prompt_tokens and done.prompt_tokens > 5  # the chat template wrapped the prompt
-    assert 0 < done.output_tokens <= 32
+    assert done.output_tokens == 32 and done.finish_reason == "length"  # the demo models never stop
     # Text goes out token by token, not held back until a word ends (a long run without spaces
     # must not stall the pane and then burst).
     assert sum(isinstance(e, TextDelta) for e in events) >= done.output_tokens // 2
 
 
-async def test_generation_never_blocks_the_event_loop(duel_config: PlaygroundConfig) -> None:
-    backend = local(duel_config)
-    await backend.load()
+async def test_generation_never_blocks_the_event_loop(local: Local) -> None:
     ticks: list[float] = []
     running = True
 
@@ -47,75 +93,220 @@ async def test_generation_never_blocks_the_event_loop(duel_config: PlaygroundCon
             await asyncio.sleep(0.002)
 
     task = asyncio.create_task(ticker())
-    times = [time.perf_counter() async for _ in backend.stream(HELLO, SamplingParams(0.0, 1.0, 200))]
+    times = [time.perf_counter() async for _ in local.stream(HELLO, SamplingParams(0.0, 1.0, 200))]
     running = False
     await task
     during = [t for t in ticks if times[0] <= t <= times[-1]]
-    # The loop kept running between tokens: many ticks while generate() worked in its thread.
+    # The loop kept running between tokens: many ticks while the model worked in its thread.
     assert len(during) >= 10
     assert max(b - a for a, b in zip(during, during[1:], strict=False)) < 0.5
 
 
-async def test_stop_ends_generation_within_a_few_tokens(duel_config: PlaygroundConfig) -> None:
-    backend = local(duel_config)
-    await backend.load()
-    await read_then_close(backend, HELLO)
-    # The worker thread notices the stop and releases the model; generating 1900 tokens would
-    # take many seconds here.
-    released_after = time.perf_counter()
-    async with backend._turn:
-        waited = time.perf_counter() - released_after
-    assert waited < 2.0
-    # The next request runs normally.
-    events = [e async for e in backend.stream(HELLO, GREEDY)]
+async def test_stop_ends_generation_within_a_few_tokens(local: Local) -> None:
+    await read_then_close(local, HELLO)
+    # The request leaves the batch at the engine's next step; generating 1900 tokens would take
+    # many seconds here.
+    assert await idle(local, within_s=2.0) < 2.0
+    events = await answer(local, HELLO)  # the next request runs normally
     assert isinstance(events[-1], Done)
 
 
-async def test_concurrent_requests_wait_their_turn(duel_config: PlaygroundConfig) -> None:
-    backend = local(duel_config)
+async def test_concurrent_requests_overlap(local: Local) -> None:
+    """Two requests at once are decoded together: the second streams before the first ends."""
 
-    async def run(tag: str) -> list[tuple[str, float, object]]:
-        return [(tag, time.perf_counter(), e) async for e in backend.stream(HELLO, GREEDY)]
+    async def run(tag: str) -> list[tuple[str, float, BackendEvent]]:
+        return [(tag, time.perf_counter(), e) async for e in local.stream(HELLO, SamplingParams(0.0, 1.0, 96))]
 
     first, second = await asyncio.gather(run("one"), run("two"))
     for events in (first, second):
         assert isinstance(events[-1][2], Done)  # neither failed
-    # One ran after the other: no interleaving of their token streams.
-    spans = sorted([(first[0][1], first[-1][1]), (second[0][1], second[-1][1])])
-    assert spans[0][1] <= spans[1][0]
-    # And the same greedy prompt gives the same answer both times.
-    text = lambda evs: "".join(e.text for _, _, e in evs if isinstance(e, TextDelta))  # noqa: E731
-    assert text(first) == text(second)
+    (start_a, end_a), (start_b, end_b) = sorted([(first[0][1], first[-1][1]), (second[0][1], second[-1][1])])
+    assert start_b < end_a  # the later one started streaming before the earlier one finished
+    # Interleaved token by token, not one after the other: most of each stream overlaps the other.
+    assert end_a - start_b > 0.5 * (end_a - start_a)
+    # And the same greedy prompt gives the same answer in both.
+    assert text_of([e for _, _, e in first]) == text_of([e for _, _, e in second])
 
 
-async def test_context_window_overflow_is_an_error(duel_config: PlaygroundConfig) -> None:
-    long_prompt = [{"role": "user", "content": "capital " * 3000}]
-    events = [e async for e in local(duel_config).stream(long_prompt, GREEDY)]
+async def test_batched_greedy_answers_are_the_answers_alone(local: Local) -> None:
+    """Eight different prompts at once give each the text it gets alone (greedy decoding)."""
+    params = SamplingParams(temperature=0.0, max_tokens=24)
+    alone = [text_of(await answer(local, user(p), params)) for p in PROMPTS]
+    together = await asyncio.gather(*(answer(local, user(p), params) for p in PROMPTS))
+    for events in together:
+        done = events[-1]
+        assert isinstance(done, Done) and done.output_tokens == 24
+    assert [text_of(events) for events in together] == alone
+    assert len(set(alone)) > 1  # different prompts, different answers: the comparison means something
+
+
+async def test_stopping_one_request_leaves_the_others_streaming(local: Local) -> None:
+    params = SamplingParams(temperature=0.0, max_tokens=48)
+    others = PROMPTS[1:4]
+    alone = [text_of(await answer(local, user(p), params)) for p in others]
+
+    async def stopped() -> int:
+        stream = local.stream(HELLO, SamplingParams(temperature=0.0, max_tokens=1900))
+        pieces = 0
+        async for event in stream:
+            pieces += isinstance(event, TextDelta)
+            if pieces == 3:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+        return pieces
+
+    results = await asyncio.gather(stopped(), *(answer(local, user(p), params) for p in others))
+    assert results[0] == 3
+    for events in results[1:]:
+        done = events[-1]
+        assert isinstance(done, Done) and done.finish_reason == "length" and done.output_tokens == 48
+    assert [text_of(events) for events in results[1:]] == alone
+    await idle(local, within_s=2.0)  # and the stopped one is gone from the batch
+
+
+async def test_sampling_follows_temperature(local: Local) -> None:
+    """Sampled and greedy requests share the engine: sampled answers vary, greedy ones do not."""
+    sampled = SamplingParams(temperature=1.0, top_p=0.95, max_tokens=24)
+    runs = await asyncio.gather(*(answer(local, HELLO, sampled) for _ in range(4)), answer(local, HELLO))
+    for events in runs:
+        assert isinstance(events[-1], Done)
+    texts = [text_of(events) for events in runs[:4]]
+    assert len(set(texts)) > 1
+    assert text_of(runs[4]) == text_of(await answer(local, HELLO))
+
+
+async def test_context_window_overflow_is_an_error(local: Local) -> None:
+    long_prompt = user("capital " * 3000)
+    events = await answer(local, long_prompt)
     assert len(events) == 1 and isinstance(events[0], ErrorEvent)
     assert "context window of 2048" in events[0].message
 
 
-async def test_broken_checkpoint_is_an_error_event(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text("{not json")
-    model = TransformersModel(name="broken", backend="transformers", path=str(tmp_path))
-    events = [e async for e in TransformersBackend(model, tmp_path).stream(HELLO, GREEDY)]
-    assert len(events) == 1 and isinstance(events[0], ErrorEvent)
-    assert "Cannot load local model 'broken'" in events[0].message and str(tmp_path) in events[0].message
-
-
-async def test_counting_while_generating(duel_config: PlaygroundConfig) -> None:
-    """Another chat counts a long document while the model generates: both use the one tokenizer
-    (the count in a worker thread, the streamer's decode in the generate thread)."""
-    backend = local(duel_config)
-    await backend.load()
-    long = [{"role": "user", "content": "capital " * 6000}]  # long enough to be counted in a thread
-    expected = await backend.count_prompt(long, GREEDY)
+async def test_counting_while_generating(local: Local) -> None:
+    """Another chat counts a long document while the model generates: the count never waits for
+    the answer (in the app's process the one tokenizer serves both)."""
+    long = user("capital " * 6000)  # long enough to be counted in a thread
+    expected = await local.count_prompt(long, GREEDY)
     assert expected > 6000
     counts: list[int] = []
     events = []
-    async for event in backend.stream(HELLO, SamplingParams(0.0, 1.0, 200)):
+    async for event in local.stream(HELLO, SamplingParams(0.0, 1.0, 200)):
         events.append(event)
         if isinstance(event, TextDelta) and len(counts) < 5:
-            counts.append(await backend.count_prompt(long, GREEDY))
+            counts.append(await local.count_prompt(long, GREEDY))
     assert isinstance(events[-1], Done)
     assert counts == [expected] * 5
+
+
+@pytest.mark.parametrize("process", ["app", "worker"])
+async def test_broken_checkpoint_is_an_error_event(tmp_path: Path, process: str) -> None:
+    (tmp_path / "config.json").write_text("{not json")
+    model = TransformersModel(name="broken", backend="transformers", path=str(tmp_path), process=process)
+    built: Local = (WorkerTransformersBackend if process == "worker" else TransformersBackend)(model, tmp_path)
+    events = await answer(built, HELLO)
+    assert len(events) == 1 and isinstance(events[0], ErrorEvent)
+    assert "Cannot load local model 'broken'" in events[0].message and str(tmp_path) in events[0].message
+    await built.close()
+
+
+async def test_one_at_a_time_without_batching(demo_models_dir: Path) -> None:
+    """``batching: false`` keeps generate(): a second request waits for the first to end."""
+    path = demo_models_dir / "demo-b"
+    model = TransformersModel(name="alone", backend="transformers", path=str(path), device="cpu",
+                              dtype="float32", threads=1, context_window=2048, batching=False)
+    backend = TransformersBackend(model, path)
+
+    async def run() -> list[tuple[float, BackendEvent]]:
+        return [(time.perf_counter(), e) async for e in backend.stream(HELLO, GREEDY)]
+
+    first, second = await asyncio.gather(run(), run())
+    assert backend.batching_off == "batching: false in the config"
+    spans = sorted([(first[0][0], first[-1][0]), (second[0][0], second[-1][0])])
+    assert spans[0][1] <= spans[1][0]
+    assert text_of([e for _, e in first]) == text_of([e for _, e in second])
+    # The same text as the batched engine gives alone.
+    batched = TransformersBackend(model.model_copy(update={"batching": True}), path)
+    assert text_of(await answer(batched, HELLO)) == text_of([e for _, e in first])
+    await batched.close()
+
+
+# --- the worker process -----------------------------------------------------------------------
+
+@pytest.fixture
+async def worker(local_models_config: PlaygroundConfig) -> AsyncIterator[WorkerTransformersBackend]:
+    """A worker of its own (the test kills it)."""
+    backend = BackendPool(local_models_config).get("local-demo-worker")
+    assert isinstance(backend, WorkerTransformersBackend)
+    yield backend
+    await backend.close()
+
+
+async def test_a_killed_worker_is_an_error_and_the_next_request_works(worker: WorkerTransformersBackend) -> None:
+    stream = worker.stream(HELLO, SamplingParams(temperature=0.0, max_tokens=1900))
+    events: list[BackendEvent] = []
+    async for event in stream:
+        events.append(event)
+        if len(events) == 3:
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGKILL)
+    assert isinstance(events[-1], ErrorEvent) and "exited" in events[-1].message
+    assert not any(isinstance(e, Done) for e in events)
+    after = await answer(worker, HELLO)
+    assert isinstance(after[-1], Done) and after[-1].output_tokens == 32
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too (it only waits to be reaped)
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+PARENT = """
+import asyncio, sys
+from pathlib import Path
+from playground.backends.worker_transformers import WorkerTransformersBackend
+from playground.core.config import TransformersModel
+path = Path(sys.argv[1])
+model = TransformersModel(name="orphan", backend="transformers", path=str(path), device="cpu",
+                          dtype="float32", threads=1, process="worker")
+backend = WorkerTransformersBackend(model, path)
+asyncio.run(backend.load())
+print(backend.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_the_worker_dies_with_its_app(demo_models_dir: Path) -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(demo_models_dir / "demo-b")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        line = await asyncio.to_thread(parent.stdout.readline)
+        child = int(line)
+        assert _alive(child)
+        parent.kill()  # no atexit, no close(): only the end of the worker's stdin tells it
+        parent.wait()
+        deadline = time.perf_counter() + 15
+        while _alive(child) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+        assert not _alive(child)
+    finally:
+        parent.kill()
+
+
+async def test_random_weights_need_only_config_and_tokenizer(demo_models_dir: Path, tmp_path: Path) -> None:
+    """Benchmarks: a checkpoint folder without weights files, built from config.json in the worker."""
+    source = demo_models_dir / "demo-b"
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    model = TransformersModel(name="random", backend="transformers", path=str(tmp_path), device="cpu",
+                              dtype="float32", threads=1, process="worker")
+    without = await answer(TransformersBackend(model, tmp_path), HELLO)
+    assert isinstance(without[-1], ErrorEvent)  # no weights files: the checkpoint cannot be loaded
+    backend = WorkerTransformersBackend(model, tmp_path, random_weights=True)
+    events = await answer(backend, HELLO, SamplingParams(temperature=0.0, max_tokens=8))
+    await backend.close()
+    assert isinstance(events[-1], Done) and events[-1].output_tokens == 8
