@@ -365,6 +365,8 @@ def test_a_conversation_is_listed_and_reopens_with_its_answers_and_ratings(
     open_chat(page, app.url)
     finish_turn(page, app, "Tell me about the sea.")
     answers = {side: page.get_by_test_id(f"pane-{side}").inner_text() for side in "ab"}
+    # The streamed panes were built from pane_delta events; their final DOM is the server's render.
+    live_html = {side: page.get_by_test_id(f"pane-{side}").inner_html() for side in "ab"}
     rate(page)
     expect(page.get_by_test_id("rating-status")).to_have_text("Saved.", timeout=15_000)
     thread_id = rows(
@@ -384,6 +386,8 @@ def test_a_conversation_is_listed_and_reopens_with_its_answers_and_ratings(
         link.click()
         for side in "ab":
             expect(again.get_by_test_id(f"pane-{side}")).to_have_text(answers[side], timeout=30_000)
+            # Reopened: props rebuilt from the tables (one full render of the stored answer).
+            assert again.get_by_test_id(f"pane-{side}").inner_html() == live_html[side]
         expect(again.get_by_test_id("rate-a-accuracy-4")).to_have_attribute("aria-pressed", "true")
         expect(again.get_by_test_id("vote-a")).to_have_attribute("aria-pressed", "true")
         assert sorted(again.get_by_test_id(f"reveal-{s}").inner_text() for s in "ab") == ["local-demo", "vllm-demo"]
