@@ -49,6 +49,24 @@ def bench_duel(
     _on_demo_backends(run, as_json, max_tokens=max_tokens)
 
 
+@bench_app.command("local")
+def bench_local(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    max_tokens: int = typer.Option(128, min=1, help="tokens per answer"),
+    concurrency: int = typer.Option(8, min=2, help="requests at once"),
+    rounds: int = typer.Option(2, min=1, help="rounds per figure (the best is kept)"),
+    threads: int = typer.Option(None, min=1, help="torch threads (default: torch's)"),
+) -> None:
+    """The local demo model's tokens/s with 1 and 8 requests at once, in the app's process and in a worker:
+    `local_batch_speedup`, `worker_batch_speedup`."""
+    from playground.devtools.bench.local import bench_local as run
+    from playground.devtools.bench.local import demo_b_model
+
+    model, path = demo_b_model(threads)
+    print_figures(asyncio.run(run(model, path, max_tokens=max_tokens, concurrency=concurrency, rounds=rounds)),
+                  as_json)
+
+
 @bench_app.command("batch")
 def bench_batch(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
