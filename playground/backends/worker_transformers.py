@@ -145,8 +145,13 @@ _LIVE: set[_Child] = set()
 
 @atexit.register
 def _stop_children() -> None:
+    # Close their input here, not through the writer threads: daemon threads may not run any more.
     for child in list(_LIVE):
-        child.close(wait=False)
+        try:
+            if child.process.stdin is not None:
+                child.process.stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
     for child in list(_LIVE):
         try:
             child.process.wait(timeout=2)
