@@ -3,7 +3,8 @@
 // word: it picks the colour), statusLabel (what the rater reads), error, stats, context } and context = { line ("N tokens of W"), note (what was cut, or why nothing was sent),
 // tokens, readingSinceMs (when the prompt was sent: the pane counts the seconds of prefill) }.
 // `html` is rendered server-side by markdown-it with raw HTML disabled (model output cannot
-// inject markup). Everything shown lives in props, because local state may reset on updates. Every
+// inject markup). Everything shown lives in props or the window's store below, because local state
+// may reset on updates. Every
 // label comes from the server in the rater's language (`labels` and the panes' own; playground/ui/i18n.py).
 //
 // A live turn: props are sent once (labels, empty panes, `streamId`); the answers then come as
@@ -61,7 +62,7 @@ function paneStreams(socket) {
       const after = applyDelta(before, event);
       hub.stores[event.i] = after;
       if (after.gap && !before.gap) socket.emit("window_message", { paneSync: event.i });
-      (hub.views[event.i] || []).forEach((redraw) => redraw(after.n));
+      if (after !== before) (hub.views[event.i] || []).forEach((redraw) => redraw((count) => count + 1));
     };
     socket.on("pane_delta", hub.onDelta);
   }
@@ -174,7 +175,7 @@ export default function SideBySide() {
     // loaded after the events went by (the page's first turn; a short answer may already have
     // ended, so no later event would show the gap): ask for the whole state.
     if (!hub.stores[streamId] && socket) socket.emit("window_message", { paneSync: streamId });
-    setSeen(hub.stores[streamId] ? hub.stores[streamId].n : 0);
+    setSeen((count) => count + 1);
     return () => {
       hub.views[streamId] = (hub.views[streamId] || []).filter((view) => view !== setSeen);
     };
