@@ -167,3 +167,26 @@ def test_a_streamed_turn_costs_a_few_times_its_html() -> None:
     whole = sum(wire_bytes({"a": render_markdown(texts["a"][:i]), "b": render_markdown(texts["b"][:i])})
                 for i in range(0, 1024, 40))
     assert whole > 5 * slow.delta_bytes
+
+
+async def test_a_browser_asking_for_the_whole_state_gets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server's side of a gap: window_message {"paneSync": streamId} -> one full-state event.
+    from types import SimpleNamespace
+
+    from playground.ui import duel_flow
+
+    stream = PaneStream({"a": {"html": ""}}, stream_id="s9")
+    stream.delta({"a": {"html": "<p>hello</p>\n", "status": "done"}})
+    sent: list[tuple[str, dict]] = []
+
+    async def emit(event: str, payload: dict) -> None:
+        sent.append((event, payload))
+
+    monkeypatch.setattr(duel_flow, "session_streams", lambda: {"s9": stream})
+    monkeypatch.setattr(duel_flow.cl, "context", SimpleNamespace(emitter=SimpleNamespace(emit=emit)))
+    await duel_flow.pane_sync({"paneSync": "s9"})
+    await duel_flow.pane_sync({"paneSync": "unknown"})
+    await duel_flow.pane_sync("not ours")
+    assert [event for event, _ in sent] == ["pane_delta"]
+    client = apply_delta({"n": 1, "gap": True, "panes": {}}, sent[0][1])
+    assert client["panes"]["a"]["html"] == "<p>hello</p>\n" and client["panes"]["a"]["status"] == "done"
