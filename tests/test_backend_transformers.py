@@ -39,15 +39,22 @@ Local = TransformersBackend | WorkerTransformersBackend
 NAMES = {"app": "local-demo", "worker": "local-demo-worker"}
 
 
+@pytest.fixture(scope="module")
+async def pool(local_models_config: PlaygroundConfig) -> AsyncIterator[BackendPool]:
+    """The module's backends, shared by its tests (a worker starts once); stopped after them."""
+    shared = BackendPool(local_models_config)
+    yield shared
+    await shared.close()
+
+
 @pytest.fixture(scope="module", params=["app", "worker"])
-async def local(request: pytest.FixtureRequest, local_models_config: PlaygroundConfig) -> AsyncIterator[Local]:
-    """One loaded backend per process kind for the module (a worker starts once, stops after)."""
-    backend = BackendPool(local_models_config).get(NAMES[request.param])
+async def local(request: pytest.FixtureRequest, pool: BackendPool) -> Local:
+    """The loaded backend of each process kind."""
+    backend = pool.get(NAMES[request.param])
     assert isinstance(backend, WorkerTransformersBackend if request.param == "worker" else TransformersBackend)
     await backend.load()
     assert backend.batching_off is None  # continuous batching is what these tests are about
-    yield backend
-    await backend.close()
+    return backend
 
 
 def text_of(events: list[BackendEvent]) -> str:
@@ -233,12 +240,11 @@ async def test_one_at_a_time_without_batching(demo_models_dir: Path) -> None:
 # --- the worker process -----------------------------------------------------------------------
 
 @pytest.fixture
-async def worker(local_models_config: PlaygroundConfig) -> AsyncIterator[WorkerTransformersBackend]:
-    """A worker of its own (the test kills it)."""
-    backend = BackendPool(local_models_config).get("local-demo-worker")
+async def worker(pool: BackendPool) -> WorkerTransformersBackend:
+    """The module's worker backend (running already when the tests above ran first)."""
+    backend = pool.get("local-demo-worker")
     assert isinstance(backend, WorkerTransformersBackend)
-    yield backend
-    await backend.close()
+    return backend
 
 
 async def test_a_killed_worker_is_an_error_and_the_next_request_works(worker: WorkerTransformersBackend) -> None:
