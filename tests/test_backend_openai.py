@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import pytest
 
-from playground.backends.openai_compatible import OpenAICompatibleBackend, _reasoning_of
+from playground.backends.openai_compatible import OpenAICompatibleBackend, _reasoning_of, _sse_data
 from playground.backends.registry import BackendPool
 from playground.core.config import PlaygroundConfig
 from playground.core.events import Done, ErrorEvent, ReasoningDelta, SamplingParams, TextDelta
@@ -101,9 +100,16 @@ async def test_closing_the_stream_closes_the_connection_to_vllm(
 
 def test_server_reasoning_fields_are_read() -> None:
     """vLLM's reasoning parsers send `reasoning_content` (older) or `reasoning` (newer)."""
-    assert _reasoning_of(SimpleNamespace(model_extra={"reasoning_content": "a"})) == "a"
-    assert _reasoning_of(SimpleNamespace(model_extra={"reasoning": "b"})) == "b"
-    assert _reasoning_of(SimpleNamespace(model_extra={})) is None
+    assert _reasoning_of({"reasoning_content": "a"}) == "a"
+    assert _reasoning_of({"reasoning": "b", "content": None}) == "b"
+    assert _reasoning_of({"content": "c"}) is None
+
+
+def test_server_sent_event_lines_are_read_as_json_objects() -> None:
+    assert _sse_data('data: {"choices": []}') == {"choices": []}
+    assert _sse_data('data:{"id": 1}') == {"id": 1}
+    for other in ("", ": keep-alive", "data: [DONE]", "event: ping", "data: {not json", "data: [1]"):
+        assert _sse_data(other) is None
 
 
 async def test_prefix_cache_hits_are_reported(duel_config: PlaygroundConfig) -> None:

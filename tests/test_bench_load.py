@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playground.backends.openai_compatible import OpenAICompatibleBackend
 from playground.core.config import OpenAIModel, load_config
-from playground.core.events import Done, SamplingParams, TextDelta
+from playground.core.events import Done, ErrorEvent, SamplingParams, TextDelta
 from playground.devtools.bench.load import SyntheticServer, bench_load
 from playground.devtools.synthetic_openai import SERVED_NAME, pieces
 from playground.devtools.vllm_server import VLLMServer
@@ -60,3 +60,22 @@ async def test_scripted_raters_on_the_demo_backends(
     assert result["models"] == "demo"
     assert (result["turns_played"], result["failed_turns"], result["ratings_lost"]) == (2, 0, 0)
     assert result["ratings_stored"] == 2
+
+
+async def test_a_server_that_dies_mid_stream_is_an_error_in_the_pane(tmp_path: Path, demo_models_dir: Path) -> None:
+    server = SyntheticServer(rate=20.0, log_path=tmp_path / "synthetic.log")
+    server.start()
+    try:
+        model = OpenAIModel(name="synthetic-a", backend="openai", base_url=server.base_url, model=SERVED_NAME)
+        backend = OpenAICompatibleBackend(model, demo_models_dir / "demo-a")
+        events = []
+        async for event in backend.stream([{"role": "user", "content": "hi"}], SamplingParams(0.0, 1.0, 400)):
+            events.append(event)
+            if len(events) == 3:
+                assert server.process is not None
+                server.process.kill()  # the server goes away while it streams
+    finally:
+        server.stop()
+    assert sum(isinstance(e, TextDelta) for e in events) >= 3  # what came before is kept
+    error = events[-1]
+    assert isinstance(error, ErrorEvent) and "while streaming" in error.message and server.base_url in error.message

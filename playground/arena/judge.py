@@ -136,13 +136,13 @@ async def judge_turns(
         query = query.where(Turn.prompt_set == prompt_set)
     if limit:
         query = query.limit(limit)
-    async with db.sessions() as session:
+    async with db.reading() as session:
         turns = (await session.exec(query)).all()
     run = JudgeRun()
     gate = asyncio.Semaphore(concurrency)
 
     async def one(turn_id: int, question: str) -> None:
-        async with db.sessions() as session:
+        async with db.reading() as session:
             stored = await session.exec(select(Response).where(Response.turn_id == turn_id))
             answers = {r.side: r.text for r in stored.all()}
         async with gate:

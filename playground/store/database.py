@@ -9,13 +9,13 @@ SQLite is set up for many writers in one process and a few processes: WAL (reade
 for the writer), ``synchronous=FULL`` (a committed rating survives a power cut), a busy timeout,
 and ``BEGIN IMMEDIATE`` so that a transaction takes the write lock at its start: a deferred one
 that reads and then writes can fail at once with "database is locked", which no timeout prevents.
-Writers inside one process also queue on an asyncio lock, so they wait their turn on the event
-loop instead of in SQLite's sleeping busy handler.
+Writers inside one process also queue on the event loop, so they wait their turn there instead
+of in SQLite's sleeping busy handler, urgent ones (ratings, turns) before background ones
+(Chainlit's history bookkeeping): :mod:`playground.store.write_queue`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playground.core.locations import default_sqlite_path
+from playground.store.write_queue import Priority, WriteQueue
 
 DATABASE_URL_ENV = "PLAYGROUND_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -102,14 +103,14 @@ class Database:
     url: str
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
-    _write_lock: asyncio.Lock | None = field(init=False, default=None)
+    _write_queue: WriteQueue | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.url = database_url(self.url)
         self.engine = make_engine(self.url)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         if is_sqlite(self.url):
-            self._write_lock = asyncio.Lock()
+            self._write_queue = WriteQueue()
 
     @classmethod
     def from_env(cls) -> Database:
@@ -120,16 +121,20 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, priority: Priority = "urgent") -> AsyncIterator[AsyncSession]:
         """A session in one transaction: committed when the block ends, rolled back on error.
-        When this returns, what was written is on disk."""
-        if self._write_lock is None:
+        When this returns, what was written is on disk. ``background``: a write nobody waits for
+        (on SQLite it lets every urgent one go first)."""
+        if self._write_queue is None:
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        async with self._write_lock:
+        await self._write_queue.acquire(priority)
+        try:
             async with self.sessions() as session, session.begin():
                 yield session
+        finally:
+            self._write_queue.release()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

@@ -44,7 +44,7 @@ def _as_text(document: Document) -> DocumentText:
 
 
 async def documents_of_turn(db: Database, turn_id: int) -> list[DocumentText]:
-    async with db.sessions() as session:
+    async with db.reading() as session:
         rows = (await session.exec(
             select(Document).join(TurnDocument, col(TurnDocument.document_id) == col(Document.id))
             .where(col(TurnDocument.turn_id) == turn_id).order_by(col(TurnDocument.position))
@@ -54,7 +54,7 @@ async def documents_of_turn(db: Database, turn_id: int) -> list[DocumentText]:
 
 async def documents_of_conversation(db: Database, conversation_id: str) -> list[DocumentText]:
     """The documents the conversation's latest turn sent (what a follow-up question refers to)."""
-    async with db.sessions() as session:
+    async with db.reading() as session:
         last = (await session.exec(
             select(Turn.id).where(col(Turn.conversation_id) == conversation_id)
             .order_by(col(Turn.position).desc()).limit(1)

@@ -52,7 +52,7 @@ async def done_cells(db: Database, models: tuple[str, str]) -> set[str]:
         .join(Conversation, col(Conversation.id) == col(Turn.conversation_id))
         .where(*_needle_turns(), _pair(models), complete)
     )
-    async with db.sessions() as session:
+    async with db.reading() as session:
         return {item for item in (await session.exec(query)).all() if item is not None}
 
 
@@ -135,7 +135,7 @@ async def needle_grid(db: Database, models: Sequence[str], haystack: str | None 
         .where(*_needle_turns(), _pair(models), col(Response.model).in_(list(models)))
         .order_by(col(Turn.id))
     )
-    async with db.sessions() as session:
+    async with db.reading() as session:
         rows = (await session.exec(query)).all()
     tallies: dict[str, dict[GridCell, _Tally]] = defaultdict(dict)
     prompt_tokens: dict[str, dict[int, int]] = defaultdict(dict)

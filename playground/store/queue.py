@@ -72,7 +72,7 @@ async def done_items(db: Database, prompt_set: str, models: tuple[str, str]) -> 
         .join(Conversation, col(Conversation.id) == col(Turn.conversation_id))
         .where(col(Conversation.kind) == "batch", col(Turn.prompt_set) == prompt_set, pair, _complete())
     )
-    async with db.sessions() as session:
+    async with db.reading() as session:
         return {item for item in (await session.exec(query)).all() if item is not None}
 
 
@@ -247,7 +247,7 @@ async def queue_progress(db: Database, rater_id: int, prompt_set: str | None, ov
     # Gold items count for a rater once handed to them (as if they were regular items), so the
     # figures move the same way whichever kind of item was rated.
     handed = exists().where(col(Assignment.turn_id) == col(Turn.id), col(Assignment.rater_id) == rater_id)
-    async with db.sessions() as session:
+    async with db.reading() as session:
         total = (await session.exec(base.where(*_in_set(prompt_set)))).one()
         total += (await session.exec(base.where(*_in_set(prompt_set, gold=True), handed))).one()
         fully = (await session.exec(base.where(*_in_set(prompt_set), votes >= overlap))).one()
@@ -259,7 +259,7 @@ async def queue_progress(db: Database, rater_id: int, prompt_set: str | None, ov
 
 async def queued_turn(db: Database, turn_id: int) -> tuple[Turn, dict[Side, Response]]:
     """A batch turn and its two stored answers (to draw its panes)."""
-    async with db.sessions() as session:
+    async with db.reading() as session:
         turn = await session.get(Turn, turn_id)
         responses = (await session.exec(select(Response).where(col(Response.turn_id) == turn_id))).all()
     if turn is None:

@@ -47,7 +47,7 @@ async def add_rater(db: Database, name: str, password: str, *, admin: bool = Fal
 
 
 async def get_rater(db: Database, name: str) -> Rater | None:
-    async with db.sessions() as session:
+    async with db.reading() as session:
         return (await session.exec(select(Rater).where(Rater.name == name))).first()
 
 

@@ -241,7 +241,7 @@ async def _same_prompt_voted(session: Any, rater_id: int, turn: Turn, model_a: s
 
 async def ratings_of_turn(db: Database, turn_id: int, rater_id: int) -> dict[str, Any] | None:
     """What this rater gave for a turn, in the panel's shape, or None."""
-    async with db.sessions() as session:
+    async with db.reading() as session:
         vote = (
             await session.exec(select(Vote).where(Vote.turn_id == turn_id, Vote.rater_id == rater_id))
         ).first()

@@ -74,7 +74,7 @@ async def ensure_conversation(
 
 
 async def is_revealed(db: Database, conversation_id: str) -> bool:
-    async with db.sessions() as session:
+    async with db.reading() as session:
         conversation = await session.get(Conversation, conversation_id)
         return conversation is not None and conversation.revealed_at is not None
 
@@ -186,7 +186,7 @@ async def load_conversation(
     db: Database, conversation_id: str
 ) -> tuple[Conversation, list[tuple[Turn, dict[str, Response]]]] | None:
     """A conversation with its turns in order, each with its responses by side."""
-    async with db.sessions() as session:
+    async with db.reading() as session:
         conversation = await session.get(Conversation, conversation_id)
         if conversation is None:
             return None
@@ -209,7 +209,7 @@ async def load_conversation(
 async def stored_checks(db: Database, turn_id: int) -> dict[str, str] | None:
     """Per side, the automatic checks' verdict stored with the answer; None when the turn has
     none (a typed prompt, or an item with nothing to check)."""
-    async with db.sessions() as session:
+    async with db.reading() as session:
         rows = (await session.exec(
             select(Response.side, Response.check_verdict).where(col(Response.turn_id) == turn_id)
         )).all()

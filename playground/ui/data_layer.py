@@ -9,12 +9,15 @@ sees is exactly what was recorded.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.element import ElementDict
 from chainlit.types import ThreadDict
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,6 +27,8 @@ from playground.store.ratings import ratings_of_turn
 from playground.store.records import load_conversation, record_of, shown_blind, stored_checks
 from playground.ui.panes import duel_props, stored_contexts
 from playground.ui.rating_panel import rating_panel_props
+
+log = logging.getLogger(__name__)
 
 _ELEMENT_IDS = uuid.UUID("5d7c1f0e-8a0b-4c55-9a43-6f3c0f7d2b11")
 
@@ -46,6 +51,26 @@ class PlaygroundDataLayer(SQLAlchemyDataLayer):
         self.async_session = sessionmaker(  # type: ignore[call-overload]
             bind=db.engine, expire_on_commit=False, class_=AsyncSession
         )
+
+    async def execute_sql(self, query: str, parameters: dict[str, Any]) -> list[dict[str, Any]] | int | None:
+        """Chainlit's statements (every message's step, the thread's name, the user on each request)
+        on the playground's terms: a SELECT reads from a snapshot without taking the write lock, and
+        any other statement queues with the playground's own writers, behind the urgent ones
+        (ratings, turns: :mod:`playground.store.write_queue`). Chainlit's own version begins every
+        statement, reads included, as a writer outside that queue: on SQLite each one then takes the
+        database's lock and retries in its sleeping busy handler, and with 50 raters at once a
+        rating waited seconds for its commit."""
+        reads = query.lstrip().upper().startswith(("SELECT", "WITH"))
+        try:
+            async with (self.db.reading() if reads else self.db.transaction("background")) as session:
+                result: Any = await session.execute(text(query), parameters)  # a CursorResult
+                if result.returns_rows:
+                    rows: list[dict[str, Any]] = self.clean_result([dict(row._mapping) for row in result.fetchall()])
+                    return rows
+                return int(result.rowcount)
+        except SQLAlchemyError as exc:  # as Chainlit's own: its callers take None for "nothing"
+            log.warning("Chainlit's data layer statement failed: %s", exc)
+            return None
 
     async def create_element(self, element: Any) -> None:
         return None  # rebuilt from the playground's tables in get_thread

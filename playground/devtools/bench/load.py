@@ -21,7 +21,8 @@ Printed (all from this one run):
   prompt to its rating panel: messages, the panes' element and its updates) over the size of the
   turn's final panes' HTML (both answers rendered as the panes render them), summed over all turns;
   ``ws_bytes_per_turn_ratio_median`` per turn.
-* ``turn_s_p50`` / ``turn_s_p99``: from a prompt to its rating panel; ``p99_rating_ack_ms``.
+* ``turn_s_p50`` / ``turn_s_p99``: from a prompt to its rating panel; ``p99_rating_ack_ms``;
+  ``app_cpu_share``: the app process's CPU seconds over the run's seconds (1.0: one core busy).
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ from playground.devtools.synthetic_openai import SERVED_NAME
 from playground.store.database import Database
 from playground.store.tables import Rater, Response, Vote
 from playground.ui.panes import render_markdown
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class CountingQueue(asyncio.Queue[tuple[str, Any]]):
@@ -219,9 +226,11 @@ async def _play(app: AppReplica, url: str, accounts: list[RaterAccount], turns: 
         for player in players:  # logins one after another (each hashes a password), then the load
             await player.log_in()
             await player.connect()
-        began_wall, began = time.time(), time.perf_counter()
+        assert app.process is not None
+        began_wall, began, cpu_before = time.time(), time.perf_counter(), process_cpu_s(app.process.pid)
         await asyncio.gather(*(player.play_turns(turns) for player in players))
         played_s = time.perf_counter() - began
+        app_cpu_s = process_cpu_s(app.process.pid) - cpu_before
         async with httpx.AsyncClient(timeout=30) as client:
             health = (await client.get(f"{app.url}/healthz", params={"lag_since": began_wall})).json()
     except Exception as exc:
@@ -262,6 +271,9 @@ async def _play(app: AppReplica, url: str, accounts: list[RaterAccount], turns: 
         "turn_s_p99": round(float(np.percentile(seconds, 99)), 2) if seconds else None,
         "p99_rating_ack_ms": round(float(np.percentile(ack_ms, 99)), 1) if ack_ms else None,
         "seconds": round(played_s, 1),
+        # The app's share of one core while the raters played: near 1.0, its one event loop is the limit.
+        "app_cpu_share": round(app_cpu_s / played_s, 2),
+        "machine_cores": os.cpu_count(),
     }
     failures = [f for p in players for f in p.failures] + [
         f"turn {t}: " + "; ".join(f"{r.side} {r.status} {(r.error or '')[:200]}" for r in responses.get(t, []))
