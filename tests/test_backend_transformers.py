@@ -237,6 +237,28 @@ async def test_one_at_a_time_without_batching(demo_models_dir: Path) -> None:
     await batched.close()
 
 
+EXITS = """
+import asyncio, sys
+from pathlib import Path
+from playground.backends.local_transformers import TransformersBackend
+from playground.core.config import TransformersModel
+path = Path(sys.argv[1])
+model = TransformersModel(name="exits", backend="transformers", path=str(path), device="cpu",
+                          dtype="float32", threads=1)
+backend = TransformersBackend(model, path)
+asyncio.run(backend.load())
+assert backend.batching_off is None
+print("loaded", flush=True)
+"""
+
+
+def test_a_process_with_a_batching_engine_exits_without_closing_it(demo_models_dir: Path) -> None:
+    """The engine's thread never holds up the interpreter's exit (an app stopped with Ctrl-C)."""
+    done = subprocess.run([sys.executable, "-c", EXITS, str(demo_models_dir / "demo-b")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "loaded" in done.stdout, done.stderr[-2000:]
+
+
 # --- the worker process -----------------------------------------------------------------------
 
 @pytest.fixture

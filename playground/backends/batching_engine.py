@@ -94,7 +94,7 @@ class BatchingEngine:
             self._manager = self._build()
             if self._config.compile or self._config.cuda_graphs:
                 self._manager.warmup()  # capture graphs / compile before the first rater waits for it
-            self._manager.start()
+            _start_as_daemon(self._manager)
 
     def _build(self) -> Any:
         from transformers import GenerationConfig
@@ -190,6 +190,28 @@ class BatchingEngine:
             if self._manager is not None:
                 self._manager.stop(block=True, timeout=5)
                 self._manager = None
+
+
+def _start_as_daemon(manager: Any) -> None:
+    """Start the manager's generation thread as a daemon thread.
+
+    The manager starts a plain thread that waits for requests forever; the interpreter joins such
+    threads before it exits, so an app stopped with Ctrl-C would hang. A thread inherits the daemon
+    flag of the thread that creates it: created from a daemon thread, it never holds up the exit.
+    """
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            manager.start()
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+
+    starter = threading.Thread(target=start, name="start-batching", daemon=True)
+    starter.start()
+    starter.join()
+    if failure:
+        raise failure[0]
 
 
 async def warm_up(engine: BatchingEngine, input_ids: list[int]) -> None:
