@@ -17,6 +17,7 @@ from playground.arena.lifecycle import TurnInput
 from playground.backends.local_transformers import TransformersBackend
 from playground.backends.openai_compatible import OpenAICompatibleBackend
 from playground.backends.registry import BackendPool
+from playground.backends.worker_transformers import WorkerTransformersBackend
 from playground.core.config import ConfigError, check_local_paths, load_config
 from playground.evalsets.prompt_sets import PromptSetError, available_sets
 from playground.store.database import Database, DatabaseError
@@ -82,8 +83,8 @@ async def preload_local_models() -> None:
     # seconds), so that the first prompt's TTFT measures the model, not imports and set-up.
     for name in CONFIG.arena.model_names():
         backend = APP.pool.get(name)
-        if isinstance(backend, TransformersBackend):
-            await backend.load()
+        if isinstance(backend, (TransformersBackend, WorkerTransformersBackend)):
+            await backend.load()  # a worker process: started and its model loaded now
         elif isinstance(backend, OpenAICompatibleBackend):
             await backend.warm_up()  # its fallback tokenizer: not read on a rater's first turn
 

@@ -110,11 +110,25 @@ def test_the_frozen_prefix_is_not_parsed_again() -> None:
 
 def test_keep_counts_utf16_units_as_javascript_does() -> None:
     old, new = "<p>😀a</p>", "<p>😀ab</p>"
-    keep, tail = text_delta(old, new)
-    assert (keep, tail) == (utf16_len("<p>😀a"), "b</p>") == (6, "b</p>")
+    change = text_delta(old, new)
+    # The closing tag is kept from the end, not sent again; the emoji counts two units.
+    assert change == [utf16_len("<p>😀a"), "b", 4] == [6, "b", 4]
     client = apply_delta(empty_client(), {"i": "s", "n": 1, "a": {"k": 0, "t": old}})
-    client = apply_delta(client, {"i": "s", "n": 2, "a": [keep, tail]})
+    client = apply_delta(client, {"i": "s", "n": 2, "a": change})
     assert client["panes"]["a"]["html"] == new
+    # An emoji in the kept end, and a middle that replaces text.
+    old, new = "<p>x</p><p>😀</p>", "<h1>x</h1><p>😀</p>"
+    change = text_delta(old, new)
+    assert change[2] == utf16_len("><p>😀</p>")  # "</p>" and "</h1>" share their last character
+    client = apply_delta(client, {"i": "s", "n": 3, "a": {"k": 0, "t": old}})
+    assert apply_delta(client, {"i": "s", "n": 4, "a": change})["panes"]["a"]["html"] == new
+
+
+def test_appending_inside_closing_tags_sends_the_new_text_only() -> None:
+    before, after = "<table><tr><td>ab</td></tr></table>\n", "<table><tr><td>abcd</td></tr></table>\n"
+    assert text_delta(before, after) == [len("<table><tr><td>ab"), "cd", len("</td></tr></table>\n")]
+    assert text_delta("", "<p>x</p>") == [0, "<p>x</p>"]  # nothing to keep at either end
+    assert text_delta("<p>x</p>", "") == [0, ""]
 
 
 def test_unchanged_panes_and_fields_are_left_out() -> None:
@@ -122,7 +136,7 @@ def test_unchanged_panes_and_fields_are_left_out() -> None:
     event = stream.delta({"a": {"html": "<p>x</p>\n", "status": "streaming", "statusLabel": "streaming"},
                           "b": {"html": "", "status": "streaming", "statusLabel": "streaming"}})
     assert event is not None and set(event) == {"i", "n", "a"}
-    assert event["a"] == [0, "<p>x</p>\n"]  # only the html: the pair itself
+    assert event["a"] == [0, "<p>x</p>\n"]  # only the html: the change itself
     event = stream.delta({"a": {"html": "<p>x</p>\n", "status": "done", "statusLabel": "done", "stats": "s"},
                           "b": {"html": "", "status": "streaming", "statusLabel": "streaming"}})
     assert event is not None and event["a"] == {"s": "done", "l": "done", "x": "s"} and "b" not in event

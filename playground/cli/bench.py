@@ -171,7 +171,8 @@ def bench_load(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     raters: int = typer.Option(50, min=1, help="scripted raters at once on one app process"),
     turns: int = typer.Option(2, min=1, help="duel turns each rater plays and rates"),
-    max_tokens: int = typer.Option(96, min=1, help="tokens per answer"),
+    max_tokens: int = typer.Option(256, min=1, help="tokens per answer (the websocket ratio counts fixed costs "
+                                   "per turn against the answers: a typical answer's length)"),
     models: str = typer.Option(
         "synthetic", help="demo: the vLLM-CPU demo server and the local demo model; synthetic: an "
         "OpenAI-compatible token stream at --rate on both sides (for loads the CPU models cannot feed)"

@@ -11,12 +11,15 @@ Payload (keys kept short: the per-event overhead is counted against the answer's
 
     {"i": streamId, "n": seq, "f": 1 (only on a full state), "a": PaneDelta, "b": PaneDelta}
 
-A pane whose state did not change is left out. ``PaneDelta`` holds only the fields that changed:
+A pane whose state did not change is left out. ``PaneDelta`` is ``[k, t]`` or ``[k, t, z]`` when only
+the html changed (most redraws), else an object of the fields that changed:
 
-    k, t    html: keep the first ``k`` UTF-16 code units of the html the browser has, append ``t``
-            (``k`` is the common prefix of the last sent and the new html; JavaScript's
-            ``html.slice(0, k) + t``)
-    r       reasoning, the same way: ``[k, t]``
+    k, t, z html: keep the first ``k`` UTF-16 code units of the html the browser has, then ``t``,
+            then its last ``z`` units (``z`` absent: none). ``k`` and ``z`` are the common prefix
+            and suffix of the last sent and the new html: a token appended inside a paragraph, a
+            list item, a table cell or a code block sends the token, not the closing tags after
+            it again. JavaScript's ``html.slice(0, k) + t + html.slice(html.length - z)``.
+    r       reasoning, the same way: ``[k, t]`` or ``[k, t, z]``
     s       status (the stored word: it picks the colour)    l  statusLabel (what the rater reads)
     x       stats                                            e  error
     c       context (``{line, note, tokens, readingSinceMs}``)  m  model (a reveal after the vote)
@@ -55,8 +58,11 @@ def new_stream_id() -> str:
 
 
 def utf16_len(text: str) -> int:
-    """The length JavaScript sees: characters outside the BMP (emoji) are two code units."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    """The length JavaScript sees: characters outside the BMP (emoji) are two code units.
+    Counted by the codec (C speed): it runs on the whole kept html at every redraw."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def common_prefix(a: str, b: str) -> int:
@@ -73,14 +79,44 @@ def common_prefix(a: str, b: str) -> int:
     return low
 
 
-def text_delta(old: str, new: str) -> tuple[int, str]:
-    """(keep, tail) with ``keep`` in UTF-16 code units: ``old[:keep] + tail == new`` in JS."""
+def common_suffix(a: str, b: str) -> int:
+    """Length (in characters) of the longest common suffix, by bisection on slices."""
+    low, high = 0, min(len(a), len(b))
+    if high == 0 or a[len(a) - high:] == b[len(b) - high:]:
+        return high
+    while low < high:  # the last ``low`` agree, the last ``high`` do not
+        mid = (low + high + 1) // 2
+        if a[len(a) - mid:] == b[len(b) - mid:]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def text_delta(old: str, new: str) -> list[Any]:
+    """``[keep, middle]`` or ``[keep, middle, suffix]``, ``keep`` and ``suffix`` in UTF-16 code units:
+    ``old.slice(0, keep) + middle + old.slice(old.length - suffix) == new`` in JavaScript."""
     shared = common_prefix(old, new)
-    return utf16_len(new[:shared]), new[shared:]
+    tail = common_suffix(old[shared:], new[shared:])
+    middle = new[shared:len(new) - tail]
+    keep = utf16_len(new[:shared])
+    return [keep, middle, utf16_len(new[len(new) - tail:])] if tail else [keep, middle]
 
 
 def _utf16_prefix(text: str, units: int) -> str:
     return text.encode("utf-16-le", "surrogatepass")[: 2 * units].decode("utf-16-le", "surrogatepass")
+
+
+def _utf16_suffix(text: str, units: int) -> str:
+    if units <= 0:
+        return ""
+    return text.encode("utf-16-le", "surrogatepass")[-2 * units:].decode("utf-16-le", "surrogatepass")
+
+
+def splice(text: str, change: list[Any]) -> str:
+    """``text`` after a ``[keep, middle(, suffix)]`` change (what the browser does)."""
+    suffix = int(change[2]) if len(change) > 2 else 0
+    return _utf16_prefix(text, int(change[0])) + str(change[1]) + _utf16_suffix(text, suffix)
 
 
 def pane_delta(old: Mapping[str, Any], new: Mapping[str, Any]) -> Pane:
@@ -88,10 +124,13 @@ def pane_delta(old: Mapping[str, Any], new: Mapping[str, Any]) -> Pane:
     delta: Pane = {}
     old_html, new_html = old.get("html") or "", new.get("html") or ""
     if old_html != new_html:
-        delta["k"], delta["t"] = text_delta(old_html, new_html)
+        change = text_delta(old_html, new_html)
+        delta["k"], delta["t"] = change[0], change[1]
+        if len(change) > 2:
+            delta["z"] = change[2]
     old_reasoning, new_reasoning = old.get("reasoning") or "", new.get("reasoning") or ""
     if old_reasoning != new_reasoning:
-        delta["r"] = list(text_delta(old_reasoning, new_reasoning))
+        delta["r"] = text_delta(old_reasoning, new_reasoning)
     for field, key in WHOLE_FIELDS.items():
         if old.get(field) != new.get(field):
             delta[key] = new.get(field)
@@ -114,8 +153,10 @@ class PaneStream:
         for side, pane in panes.items():
             changed = pane_delta(self.last.get(side, {}), pane)
             if changed:
-                # Only the html changed (most redraws): the pane is the pair itself, ``[k, t]``.
-                event[side] = [changed["k"], changed["t"]] if changed.keys() == {"k", "t"} else changed
+                # Only the html changed (most redraws): the pane is the change itself, ``[k, t(, z)]``.
+                html_only = changed.keys() <= {"k", "t", "z"} and "k" in changed
+                event[side] = [changed["k"], changed["t"], *([changed["z"]] if "z" in changed else [])] \
+                    if html_only else changed
                 self.last[side] = {f: pane.get(f) for f in TRACKED}
         if not event:
             return None
@@ -157,13 +198,12 @@ def apply_delta(state: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str,
         if not change:
             continue
         if isinstance(change, list):
-            change = {"k": change[0], "t": change[1]}
+            change = {"k": change[0], "t": change[1], "z": change[2] if len(change) > 2 else 0}
         pane = panes.setdefault(side, {})
         if "k" in change:
-            pane["html"] = _utf16_prefix(pane.get("html") or "", change["k"]) + change["t"]
+            pane["html"] = splice(pane.get("html") or "", [change["k"], change["t"], change.get("z", 0)])
         if "r" in change:
-            keep, tail = change["r"]
-            pane["reasoning"] = _utf16_prefix(pane.get("reasoning") or "", keep) + tail
+            pane["reasoning"] = splice(pane.get("reasoning") or "", change["r"])
         for field, key in WHOLE_FIELDS.items():
             if key in change:
                 pane[field] = change[key]

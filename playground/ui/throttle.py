@@ -23,9 +23,12 @@ from dataclasses import dataclass
 
 # The app's pane redraw interval: at most ~12 redraws a second per turn, whatever the token rate.
 REDRAW_INTERVAL_S = 0.08
-# Below this much new text a redraw waits (up to MAX_LATENCY_S) for more.
-MIN_CHARS = 40  # both panes together: about 5 tokens each
-MAX_LATENCY_S = 0.3
+# Below this much new text a redraw waits (up to MAX_LATENCY_S) for more. Each redraw costs about
+# 70 bytes on the websocket besides its text: at 20-50 tokens/s per answer, 40 characters and
+# 0.3 s sent 2.5x the answers' HTML, 64 and 0.4 s send 2x (a slow answer then grows in
+# phrases, 2-3 times a second; a fast one still every 80 ms).
+MIN_CHARS = 64  # both panes together: about 8 tokens each
+MAX_LATENCY_S = 0.4
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@
 // `pane_delta` socket.io events (playground/ui/pane_delta.py) applied to a store on `window`,
 // keyed by streamId (a remount keeps it; every event is caught, also for elements not mounted yet):
 //   { i: streamId, n: seq (1, 2, ...), f: 1 (only on a full state), a: PaneDelta, b: PaneDelta }
-// PaneDelta, only what changed (an unchanged pane is left out): [k, t] when only the html changed,
-// else { k, t (html: keep the first k UTF-16 units of the html we have, append t), r: [k, t]
-// (reasoning, the same way), s status, l statusLabel, x stats, e error, c context, m model }.
+// PaneDelta, only what changed (an unchanged pane is left out): [k, t] or [k, t, z] when only the
+// html changed, else { k, t, z (html: keep the first k UTF-16 units of the html we have, then t,
+// then its last z units; z absent: 0), r: [k, t(, z)] (reasoning, the same way), s status,
+// l statusLabel, x stats, e error, c context, m model }.
 // Event n applies only on top of n - 1: an old or repeated one is ignored; a gap marks the store
 // broken (the panes show props) and asks the server for a full state (window_message
 // { paneSync: streamId }), an event with f: 1 that replaces the store. The pane shown is its props
@@ -23,6 +24,12 @@ import { useEffect, useState } from "react";
 import { useChatSession } from "@chainlit/react-client";
 
 const FIELDS = { s: "status", l: "statusLabel", x: "stats", e: "error", c: "context", m: "model" };
+
+// Keep the first change[0] UTF-16 units, then change[1], then the last change[2] units (if any).
+function splice(text, change) {
+  const suffix = change[2] || 0;
+  return text.slice(0, change[0]) + change[1] + (suffix > 0 ? text.slice(text.length - suffix) : "");
+}
 
 function applyDelta(state, event) {
   // The same as apply_delta in playground/ui/pane_delta.py (the tests run that one).
@@ -39,10 +46,10 @@ function applyDelta(state, event) {
   for (const side of ["a", "b"]) {
     let change = event[side];
     if (!change) continue;
-    if (Array.isArray(change)) change = { k: change[0], t: change[1] };
+    if (Array.isArray(change)) change = { k: change[0], t: change[1], z: change[2] || 0 };
     const pane = { ...(panes[side] || {}) };
-    if ("k" in change) pane.html = (pane.html || "").slice(0, change.k) + change.t;
-    if ("r" in change) pane.reasoning = (pane.reasoning || "").slice(0, change.r[0]) + change.r[1];
+    if ("k" in change) pane.html = splice(pane.html || "", [change.k, change.t, change.z || 0]);
+    if ("r" in change) pane.reasoning = splice(pane.reasoning || "", change.r);
     for (const key in FIELDS) if (key in change) pane[FIELDS[key]] = change[key];
     panes[side] = pane;
   }

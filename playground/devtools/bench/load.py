@@ -20,7 +20,8 @@ Printed (all from this one run):
 * ``ws_bytes_per_turn_ratio``: the socket.io payload bytes a rater received for a turn (from its
   prompt to its rating panel: messages, the panes' element and its updates) over the size of the
   turn's final panes' HTML (both answers rendered as the panes render them), summed over all turns;
-  ``ws_bytes_per_turn_ratio_median`` per turn.
+  ``ws_bytes_per_turn_ratio_median`` per turn; ``ws_pane_bytes_per_turn_ratio`` counts only the
+  side-by-side element and its ``pane_delta`` events (not the chat messages nor the rating panel).
 * ``turn_s_p50`` / ``turn_s_p99``: from a prompt to its rating panel; ``p99_rating_ack_ms``;
   ``app_cpu_share``: the app process's CPU seconds over the run's seconds (1.0: one core busy).
 """
@@ -67,10 +68,15 @@ class CountingQueue(asyncio.Queue[tuple[str, Any]]):
     def __init__(self) -> None:
         super().__init__()
         self.bytes = 0
+        self.pane_bytes = 0  # of those, the side-by-side element's and its pane_delta events
 
     async def put(self, item: tuple[str, Any]) -> None:
         event, data = item
-        self.bytes += 2 + len(json.dumps([event, data], separators=(",", ":"), ensure_ascii=False).encode())
+        size = 2 + len(json.dumps([event, data], separators=(",", ":"), ensure_ascii=False).encode())
+        self.bytes += size
+        panes = event == "element" and isinstance(data, dict) and data.get("name") == "SideBySide"
+        if event == "pane_delta" or panes:
+            self.pane_bytes += size
         await super().put(item)
 
 
@@ -81,12 +87,12 @@ class LoadRater(ScriptedRater):
         super().__init__(account, url, timeout)
         self.counted = CountingQueue()
         self.events = self.counted
-        self.turns: list[tuple[int, int, float]] = []  # (turn id, bytes, seconds)
+        self.turns: list[tuple[int, int, float, int]] = []  # (turn id, bytes, seconds, pane bytes)
         self.failures: list[str] = []
 
     async def play_turns(self, turns: int) -> None:
         for n in range(turns):
-            bytes_before, start = self.counted.bytes, time.perf_counter()
+            bytes_before, panes_before, start = self.counted.bytes, self.counted.pane_bytes, time.perf_counter()
             try:
                 await self.send(f"{PROMPTS[n % len(PROMPTS)]} ({self.account.name}, turn {n})")
                 turn_id = await self.next_panel()
@@ -96,7 +102,8 @@ class LoadRater(ScriptedRater):
             if turn_id is None:
                 self.failures.append(f"{self.account.name}: turn {n} ended without a rating panel")
                 return
-            self.turns.append((turn_id, self.counted.bytes - bytes_before, time.perf_counter() - start))
+            self.turns.append((turn_id, self.counted.bytes - bytes_before, time.perf_counter() - start,
+                               self.counted.pane_bytes - panes_before))
             await self.rate(turn_id, n)
 
 
@@ -175,7 +182,7 @@ async def bench_load(
     *,
     raters: int = 50,
     turns: int = 2,
-    max_tokens: int = 96,
+    max_tokens: int = 256,
     rate: float = 40.0,
     tokenizer: Path | None = None,
     timeout_s: float = 300.0,
@@ -239,15 +246,16 @@ async def _play(app: AppReplica, url: str, accounts: list[RaterAccount], turns: 
         for player in players:
             await player.close()
     done = [turn for player in players for turn in player.turns]
-    ids, votes, responses = await _stored(url, [a.name for a in accounts], [turn_id for turn_id, _, _ in done])
+    ids, votes, responses = await _stored(url, [a.name for a in accounts], [turn_id for turn_id, *_ in done])
     acknowledged = Counter((turn_id, ids[p.account.name]) for p in players for turn_id in p.acknowledged)
-    errored = [turn_id for turn_id, _, _ in done
+    errored = [turn_id for turn_id, *_ in done
                if sorted(r.status for r in responses.get(turn_id, [])) != ["done", "done"]]
     html = {turn_id: sum(len(render_markdown(r.text).encode()) for r in responses.get(turn_id, []))
-            for turn_id, _, _ in done}
-    sent = {turn_id: sent for turn_id, sent, _ in done}
+            for turn_id, *_ in done}
+    sent = {turn_id: sent for turn_id, sent, *_ in done}
+    pane_sent = sum(panes for *_, panes in done)
     ratios = [sent[t] / html[t] for t in sent if html[t]]
-    seconds = [s for _, _, s in done]
+    seconds = [s for _, _, s, _ in done]
     ack_ms = [ms for p in players for ms in p.ack_ms]
     lag = health.get("loop_lag", {})
     found: dict[str, Any] = {
@@ -265,6 +273,7 @@ async def _play(app: AppReplica, url: str, accounts: list[RaterAccount], turns: 
         "ratings_refused": sum(len(p.refused) for p in players),
         "ws_bytes_per_turn_ratio": round(sum(sent.values()) / max(sum(html.values()), 1), 3),
         "ws_bytes_per_turn_ratio_median": round(float(np.median(ratios)), 3) if ratios else None,
+        "ws_pane_bytes_per_turn_ratio": round(pane_sent / max(sum(html.values()), 1), 3),
         "ws_bytes_per_turn_mean": round(sum(sent.values()) / max(len(sent), 1)),
         "final_html_bytes_per_turn_mean": round(sum(html.values()) / max(len(html), 1)),
         "turn_s_p50": round(float(np.percentile(seconds, 50)), 2) if seconds else None,
