@@ -74,3 +74,32 @@ async def test_history_lists_the_thread_and_rebuilds_its_elements(db: Database) 
     assert elements["SideBySide"]["props"]["panes"]["a"]["model"] == "m-left"  # type: ignore[index]
     assert elements["RatingPanel"]["props"]["revealed"] == {"a": "m-left", "b": "m-right"}  # type: ignore[index]
     assert elements["RatingPanel"]["props"]["saved"]["winner"] == "model_b"  # type: ignore[index]
+
+
+async def test_chainlit_statements_queue_behind_urgent_writes_and_reads_never_wait(db: Database) -> None:
+    """On SQLite, Chainlit's bookkeeping waits for a rating being written (it does not take the
+    database's lock itself), and its reads go on meanwhile; on PostgreSQL nothing queues."""
+    import asyncio
+
+    layer = PlaygroundDataLayer(db)
+    rater, _ = await rater_with_turns(db, "wendy", turns=0)
+    user = await layer.create_user(cl.User(identifier="wendy", metadata={"rater_id": rater.id}))
+    assert user is not None
+    release = asyncio.Event()
+
+    async def urgent_write() -> None:
+        async with db.transaction():
+            await release.wait()
+
+    holding = asyncio.create_task(urgent_write())
+    await asyncio.sleep(0.05)
+    thread_id = str(uuid.uuid4())
+    bookkeeping = asyncio.create_task(layer.update_thread(thread_id, name="Waits its turn.", user_id=user.id))
+    found = await asyncio.wait_for(layer.get_user("wendy"), 5.0)  # a read: not behind the writer
+    assert found is not None and found.identifier == "wendy"
+    await asyncio.sleep(0.1)
+    assert bookkeeping.done() is (db.dialect != "sqlite")  # SQLite: queued behind the urgent write
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holding, bookkeeping), 10.0)
+    thread = await layer.get_thread(thread_id)
+    assert thread is not None and thread["name"] == "Waits its turn."  # written once its turn came
