@@ -178,6 +178,8 @@ def bench_load(
         "OpenAI-compatible token stream at --rate on both sides (for loads the CPU models cannot feed)"
     ),
     rate: float = typer.Option(40.0, min=1.0, help="tokens/s per answer of the synthetic stream"),
+    local_process: str = typer.Option("worker", help="demo: run the local models in worker processes (worker) or"
+                                      " in the app's process (app)"),
 ) -> None:
     """One app process (`chainlit run`, SQLite) and N scripted socket.io raters at once: failed turns,
     the app's event-loop lag p99, ratings lost (must be 0), websocket bytes per turn / final panes' HTML."""
@@ -185,8 +187,10 @@ def bench_load(
 
     if models not in ("demo", "synthetic"):
         raise typer.BadParameter(f"{models!r}: use demo or synthetic", param_hint="--models")
+    if local_process not in ("worker", "app"):
+        raise typer.BadParameter(f"{local_process!r}: use worker or app", param_hint="--local-process")
     if models == "demo":
-        _on_demo_backends(run, as_json, raters=raters, turns=turns, max_tokens=max_tokens)
+        _on_demo_backends(run, as_json, raters=raters, turns=turns, max_tokens=max_tokens, local_process=local_process)
         return
     from playground.devtools.demo_models import build_demo_models
     from playground.devtools.demo_stack import demo_models_dir

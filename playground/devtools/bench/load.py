@@ -107,11 +107,13 @@ class LoadRater(ScriptedRater):
             await self.rate(turn_id, n)
 
 
-def _demo_config(source: Path, target: Path, max_tokens: int) -> Path:
+def _demo_config(source: Path, target: Path, max_tokens: int, local_process: str) -> Path:
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     for model in data["models"]:
-        if model.get("backend") == "transformers" and not Path(model["path"]).is_absolute():
-            model["path"] = str((source.parent / model["path"]).resolve())
+        if model.get("backend") == "transformers":
+            if not Path(model["path"]).is_absolute():
+                model["path"] = str((source.parent / model["path"]).resolve())
+            model["process"] = local_process
         model.setdefault("defaults", {})["max_tokens"] = max_tokens
     target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return target
@@ -186,9 +188,11 @@ async def bench_load(
     rate: float = 40.0,
     tokenizer: Path | None = None,
     timeout_s: float = 300.0,
+    local_process: str = "worker",
 ) -> dict[str, Any]:
     """``demo``: the demo backends' config (read from its file), or None for the synthetic stream
-    at ``rate`` tokens/s per answer (counted with ``tokenizer``)."""
+    at ``rate`` tokens/s per answer (counted with ``tokenizer``). ``local_process``: where the
+    demo's local models run (``worker``, as a team deployment would, or ``app``)."""
     accounts = [RaterAccount(f"load-{n:03d}", f"load-password-{n:03d}") for n in range(raters)]
     with tempfile.TemporaryDirectory(prefix="playground-bench-load-") as tmp_name:
         tmp = Path(tmp_name)
@@ -202,7 +206,7 @@ async def bench_load(
         else:
             if demo.source is None:
                 raise ValueError("the app loads the config from its file: give a config read from one")
-            config = _demo_config(Path(demo.source), tmp / "load.yaml", max_tokens)
+            config = _demo_config(Path(demo.source), tmp / "load.yaml", max_tokens, local_process)
         url = f"sqlite:///{tmp / 'load.db'}"
         app = AppReplica("load", free_port(), tmp / "app", tmp / "app.log")
         try:
@@ -223,6 +227,8 @@ async def bench_load(
                        "max_tokens": max_tokens})
         if synthetic is not None:
             result["synthetic_tokens_per_s_per_answer"] = rate
+        else:
+            result["local_process"] = local_process
         return result
 
 
