@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -40,6 +41,8 @@ PROMPTS = (
     "What is the capital of France?",
     "Explain in two sentences why the sky is blue.",
     "Write a Python function that reverses a string.",
+    "If it takes 5 machines 5 minutes to make 5 widgets, how long for 100 machines?",
+    "Name three colours.",
 )
 WINDOW = 8_192
 WEIGHT_FILES = (".safetensors", ".bin", ".pt")
@@ -78,7 +81,10 @@ async def _one(backend: Backend, prompt: str, params: SamplingParams) -> tuple[f
 
 async def _measure(a: Backend, b: Backend, max_tokens: int, prompts: tuple[str, ...]) -> dict[str, Any]:
     params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
-    await asyncio.gather(_one(a, "warm up", params), _one(b, "warm up", params))  # kernels, caches
+    # Kernels chosen and caches set up, alone and in a pair, before anything is timed.
+    await _one(a, "warm up", params)
+    await _one(b, "warm up", params)
+    await asyncio.gather(_one(a, "warm up", params), _one(b, "warm up", params))
     singles_a, singles_b, pairs, tokens = [], [], [], []
     for prompt in prompts:
         (seconds_a, n), (seconds_b, _) = await _one(a, prompt, params), await _one(b, prompt, params)
@@ -91,6 +97,7 @@ async def _measure(a: Backend, b: Backend, max_tokens: int, prompts: tuple[str, 
     slower = [max(x, y) for x, y in zip(singles_a, singles_b, strict=True)]
     return {
         "fanout_ratio": round(sum(pairs) / sum(slower), 3),
+        "fanout_ratio_median": round(statistics.median(p / s for p, s in zip(pairs, slower, strict=True)), 3),
         "tokens_per_s": round(sum(tokens) / len(tokens), 1),
         "per_prompt": [{"a": round(x, 2), "b": round(y, 2), "pair": round(p, 2)}
                        for x, y, p in zip(singles_a, singles_b, pairs, strict=True)],
@@ -149,8 +156,10 @@ async def bench_duel_gpu(
 
 
 def _main(argv: list[str]) -> int:
+    """``[max_tokens [modes]]``, modes comma-separated (``worker,app``)."""
     max_tokens = int(argv[0]) if argv else 128
-    print(json.dumps(asyncio.run(bench_duel_gpu(max_tokens=max_tokens))))
+    modes = tuple(argv[1].split(",")) if len(argv) > 1 else ("worker", "app")
+    print(json.dumps(asyncio.run(bench_duel_gpu(max_tokens=max_tokens, modes=modes))))
     return 0
 
 
