@@ -113,6 +113,12 @@ async def resume_chat(thread: ThreadDict) -> None:
     await session.resume_chat(APP, thread)
 
 
+@cl.on_window_message
+async def window_message(message: Any) -> None:
+    # The only use so far: a browser that missed a pane update asks for the panes' whole state.
+    await duel_flow.pane_sync(message)
+
+
 @cl.on_settings_update
 async def update_settings(values: dict[str, Any]) -> None:
     session.update_settings(values)

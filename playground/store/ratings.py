@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -108,11 +108,11 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
     """Check and store one turn's ratings and vote for ``rater_id``; raise RatingRefused."""
     submission = payload if isinstance(payload, RatingSubmission) else RatingSubmission.parse(payload)
     now = utcnow()
-    async with db.transaction() as session:
-        if db.dialect == "postgresql":
-            # One rater's submits one at a time (the duplicate check reads, then writes); SQLite's
-            # BEGIN IMMEDIATE already serializes whole transactions.
-            await session.exec(select(Rater.id).where(Rater.id == rater_id).with_for_update())
+    # What cannot change once a turn is stored (the turn, its conversation's owner and kind, its
+    # two answers, a queue hand-out) is checked from a snapshot, outside the write lock: with many
+    # raters at once every statement inside the lock is a round trip that all other writers wait
+    # for. What can change (an earlier vote, the names' reveal) is read in the transaction.
+    async with db.reading() as session:
         turn = await session.get(Turn, submission.turn_id)
         if turn is None:
             raise RatingRefused(f"Rating not saved: there is no turn {submission.turn_id}.")
@@ -141,6 +141,15 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
             raise RatingRefused(
                 f"Rating not saved: turn {submission.turn_id} has not finished on both sides yet."
             )
+    async with db.transaction() as session:
+        if db.dialect == "postgresql":
+            # One rater's submits one at a time (the duplicate check reads, then writes); SQLite's
+            # BEGIN IMMEDIATE already serializes whole transactions.
+            await session.exec(select(Rater.id).where(Rater.id == rater_id).with_for_update())
+        revealed_at = (await session.exec(
+            select(Conversation.revealed_at).where(Conversation.id == conversation.id)
+        )).one()
+        conversation.revealed_at = revealed_at  # as it is now (a vote just before may have revealed)
         earlier = (
             await session.exec(select(Vote.id).where(Vote.turn_id == turn.id, Vote.rater_id == rater_id))
         ).first()
@@ -156,28 +165,20 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
                     f"{duplicate}); one vote per prompt and pair. Change that vote instead."
                 )
         insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
-        for side in SIDES:
-            scores = getattr(submission, side)
-            statement = insert(Rating).values(
-                response_id=responses[side].id,
-                rater_id=rater_id,
-                accuracy=scores.accuracy,
-                fluency=scores.fluency,
-                comment=submission.comment,
-                created_at=now,
-                updated_at=now,
+        # Both sides' scores in one statement (one round trip).
+        ratings = insert(Rating).values([
+            {"response_id": responses[side].id, "rater_id": rater_id, "accuracy": getattr(submission, side).accuracy,
+             "fluency": getattr(submission, side).fluency, "comment": submission.comment,
+             "created_at": now, "updated_at": now}
+            for side in SIDES
+        ])
+        await session.exec(
+            ratings.on_conflict_do_update(
+                index_elements=["response_id", "rater_id"],
+                set_={"accuracy": ratings.excluded.accuracy, "fluency": ratings.excluded.fluency,
+                      "comment": ratings.excluded.comment, "updated_at": now},
             )
-            await session.exec(
-                statement.on_conflict_do_update(
-                    index_elements=["response_id", "rater_id"],
-                    set_={
-                        "accuracy": scores.accuracy,
-                        "fluency": scores.fluency,
-                        "comment": submission.comment,
-                        "updated_at": now,
-                    },
-                )
-            )
+        )
         statement = insert(Vote).values(
             turn_id=turn.id,
             rater_id=rater_id,
@@ -199,7 +200,9 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
         )
         if not batch and names_hidden(conversation):
             conversation.revealed_at = now  # the names are shown from now on
-            session.add(conversation)
+            await session.exec(
+                update(Conversation).where(col(Conversation.id) == conversation.id).values(revealed_at=now)
+            )
     return StoredRating(
         turn_id=turn_id,
         changed=earlier is not None,

@@ -74,10 +74,9 @@ async def send_delta(stream: PaneStream, panes: dict[str, Any]) -> None:
         await cl.context.emitter.emit(EVENT, event)
 
 
-@cl.on_window_message
 async def pane_sync(message: Any) -> None:
     """A browser that missed a ``pane_delta`` (a gap in ``n``) asks for the whole state:
-    ``{"paneSync": streamId}`` on Chainlit's ``window_message``. Nothing else uses that channel."""
+    ``{"paneSync": streamId}`` on Chainlit's ``window_message`` (chainlit_app.py's hook)."""
     stream_id = message.get("paneSync") if isinstance(message, dict) else None
     stream = session_streams().get(stream_id) if isinstance(stream_id, str) else None
     if stream is not None:
