@@ -63,7 +63,7 @@ def process_cpu_s(pid: int) -> float:
 
 class CountingQueue(asyncio.Queue[tuple[str, Any]]):
     """The rater's event queue, adding up the payload bytes of every event the app sent: the
-    event as socket.io encodes it (``42["name",data]``)."""
+    event as python-socketio encodes it (``42["name",data]``, compact JSON, non-ASCII escaped)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -72,7 +72,7 @@ class CountingQueue(asyncio.Queue[tuple[str, Any]]):
 
     async def put(self, item: tuple[str, Any]) -> None:
         event, data = item
-        size = 2 + len(json.dumps([event, data], separators=(",", ":"), ensure_ascii=False).encode())
+        size = 2 + len(json.dumps([event, data], separators=(",", ":")))
         self.bytes += size
         panes = event == "element" and isinstance(data, dict) and data.get("name") == "SideBySide"
         if event == "pane_delta" or panes:
