@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from playground.backends.base import TokenCountUnavailable
+from playground.backends.base import ContextWindow, TokenCountUnavailable
 from playground.core.events import ChatMessage
 
 T = TypeVar("T")
@@ -91,3 +91,24 @@ class LocalTokenizer:
         # Special tokens are kept: decode must give back what encode was given, and vLLM's
         # /detokenize keeps them too, so both ways of decoding agree.
         return await self._run(len(tokens) * 4, lambda t: str(t.decode(tokens, skip_special_tokens=False)))
+
+
+class LocalCounting:
+    """Counting, encoding and the window of a local checkpoint, from its own tokenizer and the
+    config: the same for a model run in the app's process and one run in a worker process (the
+    tokenizer always stays in the app, so counting never waits for the model)."""
+
+    _tokenizer: LocalTokenizer
+    config: Any  # a TransformersModel: its context_window
+
+    async def count_prompt(self, messages: list[ChatMessage], params: Any) -> int:
+        return await self._tokenizer.count_chat(messages, params.chat_template_kwargs)
+
+    async def encode(self, text: str) -> list[int]:
+        return await self._tokenizer.encode(text)
+
+    async def decode(self, tokens: list[int]) -> str:
+        return await self._tokenizer.decode(tokens)
+
+    async def context_window(self) -> ContextWindow:
+        return ContextWindow(int(self.config.context_window), "config")

@@ -24,9 +24,8 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
-from playground.backends.base import ContextWindow
 from playground.backends.batching_engine import BatchingEngine, Progress, missing_reason, warm_up
-from playground.backends.hf_tokenizer import INLINE_CHARS, LocalTokenizer
+from playground.backends.hf_tokenizer import INLINE_CHARS, LocalCounting, LocalTokenizer
 from playground.backends.token_text import IncrementalDecoder
 from playground.core.config import TransformersModel
 from playground.core.events import (
@@ -42,7 +41,7 @@ from playground.core.reasoning import ThinkSplitter
 log = logging.getLogger(__name__)
 
 
-class TransformersBackend:
+class TransformersBackend(LocalCounting):
     def __init__(self, model: TransformersModel, path: Path, random_weights: bool = False) -> None:
         self.name = model.name
         self.config = model
@@ -131,18 +130,6 @@ class TransformersBackend:
         if self._engine is not None:
             return self._engine.in_flight()
         return 1 if self._turn.locked() else 0
-
-    async def count_prompt(self, messages: list[ChatMessage], params: SamplingParams) -> int:
-        return await self._tokenizer.count_chat(messages, params.chat_template_kwargs)
-
-    async def encode(self, text: str) -> list[int]:
-        return await self._tokenizer.encode(text)
-
-    async def decode(self, tokens: list[int]) -> str:
-        return await self._tokenizer.decode(tokens)
-
-    async def context_window(self) -> ContextWindow:
-        return ContextWindow(self.config.context_window, "config")
 
     async def stream(
         self, messages: list[ChatMessage], params: SamplingParams

@@ -27,8 +27,7 @@ from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
-from playground.backends.base import ContextWindow
-from playground.backends.hf_tokenizer import LocalTokenizer
+from playground.backends.hf_tokenizer import LocalCounting, LocalTokenizer
 from playground.backends.worker_protocol import event_from_json, line, params_to_json
 from playground.core.config import TransformersModel
 from playground.core.events import BackendEvent, ChatMessage, Done, ErrorEvent, SamplingParams
@@ -159,7 +158,7 @@ def _stop_children() -> None:
             child.kill()
 
 
-class WorkerTransformersBackend:
+class WorkerTransformersBackend(LocalCounting):
     def __init__(self, model: TransformersModel, path: Path, random_weights: bool = False) -> None:
         self.name = model.name
         self.config = model
@@ -244,18 +243,6 @@ class WorkerTransformersBackend:
             return await asyncio.wait_for(answer, timeout=10)
         finally:
             child.route(rid, None)
-
-    async def count_prompt(self, messages: list[ChatMessage], params: SamplingParams) -> int:
-        return await self._tokenizer.count_chat(messages, params.chat_template_kwargs)
-
-    async def encode(self, text: str) -> list[int]:
-        return await self._tokenizer.encode(text)
-
-    async def decode(self, tokens: list[int]) -> str:
-        return await self._tokenizer.decode(tokens)
-
-    async def context_window(self) -> ContextWindow:
-        return ContextWindow(self.config.context_window, "config")
 
     async def stream(
         self, messages: list[ChatMessage], params: SamplingParams

@@ -27,13 +27,10 @@ from playground.backends.local_transformers import TransformersBackend
 from playground.backends.worker_transformers import WorkerTransformersBackend
 from playground.core.config import TransformersModel
 from playground.core.events import Done, ErrorEvent, SamplingParams, TextDelta
+from playground.devtools.bench.duel import PROMPTS as DUEL_PROMPTS
 
 PROMPTS = [
-    "What is the capital of France?",
-    "Explain in two sentences why the sky is blue.",
-    "Write a Python function that reverses a string.",
-    "计算:99 × 99 = ? 只回答数字。",
-    "If it takes 5 machines 5 minutes to make 5 widgets, how long for 100 machines?",
+    *DUEL_PROMPTS,
     "Name three colours.",
     "What is 15 + 27?",
     "Translate 'good morning' into French.",
