@@ -19,21 +19,12 @@ from playground.backends.registry import BackendPool
 from playground.backends.worker_transformers import WorkerTransformersBackend
 from playground.core.config import PlaygroundConfig, TransformersModel
 from playground.core.events import BackendEvent, ChatMessage, Done, ErrorEvent, SamplingParams, TextDelta
+from playground.devtools.bench.local import PROMPTS  # 8 different prompts: the benchmark's
 
 from .streams import read_then_close
 
 HELLO: list[ChatMessage] = [{"role": "user", "content": "What is the capital of France?"}]
 GREEDY = SamplingParams(temperature=0.0, max_tokens=32)
-PROMPTS = [
-    "What is the capital of France?",
-    "Explain in two sentences why the sky is blue.",
-    "Write a Python function that reverses a string.",
-    "计算:99 × 99 = ? 只回答数字。",
-    "If it takes 5 machines 5 minutes to make 5 widgets, how long for 100 machines?",
-    "Name three colours.",
-    "What is 15 + 27?",
-    "Translate 'good morning' into French.",
-]
 
 Local = TransformersBackend | WorkerTransformersBackend
 NAMES = {"app": "local-demo", "worker": "local-demo-worker"}
