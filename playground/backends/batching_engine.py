@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from playground.backends.hf_import import import_transformers
 from playground.core.config import TransformersModel
 from playground.core.events import SamplingParams
 
@@ -37,6 +38,7 @@ DEFAULT_CACHE_CAP = 65_536
 
 def missing_reason() -> str | None:
     """Why this transformers cannot batch (too old), or None when it can."""
+    import_transformers()
     try:
         from transformers import GenerationConfig  # noqa: F401
         from transformers.generation.configuration_utils import ContinuousBatchingConfig  # noqa: F401
@@ -97,6 +99,7 @@ class BatchingEngine:
             _start_as_daemon(self._manager)
 
     def _build(self) -> Any:
+        import_transformers()
         from transformers import GenerationConfig
         from transformers.generation.configuration_utils import ContinuousBatchingConfig
 

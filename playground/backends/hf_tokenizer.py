@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from playground.backends.base import ContextWindow, TokenCountUnavailable
+from playground.backends.hf_import import import_transformers
 from playground.core.events import ChatMessage
 
 T = TypeVar("T")
@@ -38,6 +39,7 @@ class LocalTokenizer:
             if self._tokenizer is None:
                 # Imported here: an app that never counts with a local tokenizer never pays for
                 # importing transformers.
+                import_transformers()
                 from transformers import AutoTokenizer
 
                 try:

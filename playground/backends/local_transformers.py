@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.backends.batching_engine import BatchingEngine, Progress, missing_reason, warm_up
+from playground.backends.hf_import import import_transformers
 from playground.backends.hf_tokenizer import INLINE_CHARS, LocalCounting, LocalTokenizer
 from playground.backends.token_text import IncrementalDecoder
 from playground.core.config import TransformersModel
@@ -72,6 +73,8 @@ class TransformersBackend(LocalCounting):
             if self._loaded is not None:
                 return
             import torch
+
+            import_transformers()
             from transformers import AutoConfig, AutoModelForCausalLM
 
             if self.config.threads:
@@ -275,6 +278,8 @@ class TransformersBackend(LocalCounting):
         queue: asyncio.Queue[Any],
     ) -> None:
         import torch
+
+        import_transformers()
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         def send(item: Any) -> None:
@@ -333,6 +338,7 @@ class TransformersBackend(LocalCounting):
 @functools.cache
 def _loop_streamer_class() -> type:
     # Built lazily so that importing this module does not import transformers.
+    import_transformers()
     from transformers import TextStreamer
 
     class LoopStreamer(TextStreamer):
