@@ -265,8 +265,13 @@ def test_the_app_serves_healthz_and_names_its_replica_on_every_response(
             assert response.headers.get(REPLICA_HEADER) == "replica-7", (path, response.status_code)
         assert httpx.head(f"{app.url}/healthz", timeout=10).status_code == 200
         # The event loop's lag is sampled from the start and reported (since a time, or bad input named).
-        lag = httpx.get(f"{app.url}/healthz", params={"lag_since": time.time() - 30}, timeout=10).json()["loop_lag"]
+        recent = httpx.get(f"{app.url}/healthz", params={"lag_since": time.time() - 30}, timeout=10).json()
+        lag = recent["loop_lag"]
         assert lag["samples"] > 10 and 0 <= lag["p50_ms"] <= lag["p99_ms"] <= lag["max_ms"], lag
+        # What the app made at startup is frozen out of the collector's sight (its full
+        # collections stay short), and its collections are timed.
+        assert recent["gc"]["frozen_objects"] > 100_000, recent["gc"]
+        assert recent["gc"]["gen0"]["collections"] > 0, recent["gc"]
         refused = httpx.get(f"{app.url}/healthz", params={"lag_since": "soon"}, timeout=10).json()["loop_lag"]
         assert "number" in refused["error"]
 

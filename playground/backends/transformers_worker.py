@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 from playground.backends.local_transformers import TransformersBackend
 from playground.backends.worker_protocol import event_to_json, line, params_from_json
 from playground.core.config import TransformersModel
+from playground.core.gc_pauses import freeze_startup_objects
 
 
 class Worker:
@@ -79,6 +80,9 @@ async def run(args: argparse.Namespace, out: BinaryIO) -> int:
     except Exception as exc:
         worker.send({"fatal": f"Cannot load local model {model.name!r} from {args.path}: {exc}"})
         return 1
+    # The weights' modules, torch and transformers live as long as the worker: a full collection
+    # that walks them would stall every stream of this model.
+    freeze_startup_objects()
     worker.send({"ready": {"pid": os.getpid(), "batching_off": backend.batching_off}})
     await worker.serve()
     return 0

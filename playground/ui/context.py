@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from playground.backends.registry import BackendPool
 from playground.core.config import PlaygroundConfig
+from playground.core.gc_pauses import GcPauses
 from playground.core.loop_lag import LoopLagMonitor
 from playground.store.database import Database
 
@@ -18,3 +19,5 @@ class AppContext:
     pool: BackendPool
     # How late this process's event loop runs (reported by /healthz; started with the app).
     loop_lag: LoopLagMonitor = field(default_factory=LoopLagMonitor)
+    # The garbage collector's pauses (they stop that loop too), also reported by /healthz.
+    gc_pauses: GcPauses = field(default_factory=GcPauses)

@@ -14,7 +14,9 @@ Printed (all from this one run):
 * ``failed_turns``: turns that got no rating panel in time, or whose stored answer is not
   ``done`` (an error in a pane); must be 0.
 * ``loop_lag_p99_ms``: p99 of the app process's event-loop lag over the run, as its ``/healthz``
-  reports it (how late a 10 ms timer fires in the app: every rater's events wait that long).
+  reports it (how late a 10 ms timer fires in the app: every rater's events wait that long);
+  ``gc_full_collections`` and ``gc_full_collection_max_ms``: the garbage collector's full
+  collections in the app over the run (each stops its loop), also from ``/healthz``.
 * ``ratings_acknowledged``, ``ratings_stored``, ``ratings_lost`` (acknowledged but not in the
   database afterwards; must be 0).
 * ``ws_bytes_per_turn_ratio``: the socket.io payload bytes a rater received for a turn (from its
@@ -264,6 +266,7 @@ async def _play(app: AppReplica, url: str, accounts: list[RaterAccount], turns: 
     seconds = [s for _, _, s, _ in done]
     ack_ms = [ms for p in players for ms in p.ack_ms]
     lag = health.get("loop_lag", {})
+    full_collections = health.get("gc", {}).get("gen2", {})
     found: dict[str, Any] = {
         "raters": len(players),
         "turns_per_rater": turns,
@@ -273,6 +276,8 @@ async def _play(app: AppReplica, url: str, accounts: list[RaterAccount], turns: 
         "loop_lag_p50_ms": lag.get("p50_ms"),
         "loop_lag_max_ms": lag.get("max_ms"),
         "loop_lag_samples": lag.get("samples"),
+        "gc_full_collections": full_collections.get("collections"),
+        "gc_full_collection_max_ms": full_collections.get("max_ms"),
         "ratings_acknowledged": sum(acknowledged.values()),
         "ratings_stored": sum(votes.values()),
         "ratings_lost": sum(1 for key in acknowledged if votes.get(key) != 1),
