@@ -18,7 +18,7 @@ from playground.store.queue import GOLD_MODELS, batch_rater_id, next_for_rater, 
 from playground.store.raters import add_rater
 from playground.store.ratings import RatingRefused, submit_rating
 from playground.store.records import ensure_conversation, save_turn
-from playground.store.report_queries import Filters
+from playground.store.report_filters import Filters
 from playground.store.tables import Turn, Vote
 
 from .store_helpers import record, submission

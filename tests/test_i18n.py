@@ -109,7 +109,8 @@ def test_the_leaderboard_titles_and_headers_in_chinese() -> None:
 
     from playground.stats.report import summarize
     from playground.stats.synthetic import simulate_battles, true_ratings
-    from playground.store.report_queries import Battle, Filters, ReportData
+    from playground.store.report_filters import Filters
+    from playground.store.report_queries import Battle, ReportData
 
     battles = [Battle(a, b, w) for a, b, w in  # type: ignore[arg-type]
                simulate_battles(true_ratings(3, 150), 200, np.random.default_rng(3))]

@@ -25,7 +25,7 @@ from playground.store.migrate import upgrade
 from playground.store.queue import batch_rater_id, next_for_rater, store_batch_turn
 from playground.store.raters import add_rater
 from playground.store.ratings import submit_rating
-from playground.store.report_queries import Filters
+from playground.store.report_filters import Filters
 from playground.store.tables import Judgement
 
 from .conftest import local_model_entry, vllm_model_entry, write_config

@@ -195,7 +195,8 @@ async def test_adaptive_goes_by_blind_votes_between_arena_models(db: Database) -
 async def test_each_reported_vote_has_its_pair_probability(db: Database) -> None:
     from playground.stats.pair_sampling import inverse_probability_weights
     from playground.store.pair_queries import load_pair_probabilities
-    from playground.store.report_queries import Filters, load_battles
+    from playground.store.report_filters import Filters
+    from playground.store.report_queries import load_battles
 
     rater = await add_rater(db, "weigher", "password-1")
     assert rater.id is not None

@@ -14,7 +14,8 @@ from playground.store.database import Database
 from playground.store.queue import next_for_rater, queued_turn
 from playground.store.raters import add_rater
 from playground.store.ratings import submit_rating
-from playground.store.report_queries import Filters, RaterVote
+from playground.store.report_filters import Filters
+from playground.store.report_queries import RaterVote
 
 from .store_helpers import submission
 from .test_cli_store import playground

@@ -31,7 +31,8 @@ from playground.store.queue import batch_rater_id, store_batch_turn
 from playground.store.raters import add_rater
 from playground.store.ratings import submit_rating
 from playground.store.records import ensure_conversation, save_turn
-from playground.store.report_queries import Filters, collect
+from playground.store.report_filters import Filters
+from playground.store.report_queries import collect
 from playground.store.tables import Response
 
 from .store_helpers import record, submission

@@ -33,7 +33,8 @@ from playground.store.documents import DocumentText, save_document
 from playground.store.raters import add_rater
 from playground.store.ratings import submit_rating
 from playground.store.records import StoredContext, ensure_conversation, save_turn
-from playground.store.report_queries import Filters, PromptTiming, collect, length_bucket
+from playground.store.report_filters import Filters, length_bucket
+from playground.store.report_queries import PromptTiming, collect
 
 from .store_helpers import record, submission
 from .test_cli_store import playground

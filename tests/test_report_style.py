@@ -22,7 +22,8 @@ from playground.stats.report import Report, build_report, summarize
 from playground.stats.synthetic import simulate_styled_battles
 from playground.store.database import Database
 from playground.store.migrate import upgrade
-from playground.store.report_queries import Battle, Filters, ReportData, collect
+from playground.store.report_filters import Filters
+from playground.store.report_queries import Battle, ReportData, collect
 from playground.store.tables import Response, Turn
 
 from .test_cli_store import playground

@@ -20,7 +20,8 @@ from playground.stats.summaries import (
     win_rates,
 )
 from playground.stats.synthetic import simulate_battles, true_ratings
-from playground.store.report_queries import Battle, Filters, ReportData, ScoreRow
+from playground.store.report_filters import Filters
+from playground.store.report_queries import Battle, ReportData, ScoreRow
 
 
 def test_the_true_ranking_is_recovered() -> None:

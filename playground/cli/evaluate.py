@@ -14,7 +14,7 @@ from playground.cli.support import check_database, err, run_async
 from playground.core.config import ConfigError, check_local_paths, load_config
 
 if TYPE_CHECKING:
-    from playground.store.report_queries import Filters
+    from playground.store.report_filters import Filters
 
 evaluation = typer.Typer()
 
@@ -27,7 +27,7 @@ def _filters(models: str | None, raters: str | None, categories: str | None, sin
 
     from rich.markup import escape
 
-    from playground.store.report_queries import LENGTH_BUCKET_NAMES, Filters
+    from playground.store.report_filters import LENGTH_BUCKET_NAMES, Filters
 
     def when(text: str | None, option: str) -> datetime | None:
         if not text:

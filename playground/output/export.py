@@ -59,7 +59,7 @@ from playground.store.export_queries import (
     rated_responses,
     votes_of,
 )
-from playground.store.report_queries import Filters
+from playground.store.report_filters import Filters
 
 FORMATS = ("jsonl", "csv", "dpo", "fastchat")
 # A turn's documents (DOCUMENT_MODES): CSV refers to them only (a cell per document text would make

@@ -8,7 +8,7 @@
 * leaderboard by length: the votes split by their turn's length bucket, per bucket Bradley-Terry
   (from MIN_RATED_VOTES votes) and win rates.
 
-The buckets and a prompt's length are defined once, in playground.store.report_queries, where the
+The buckets and a prompt's length are defined once, in playground.store.report_filters, where the
 report's filter uses them too.
 """
 
@@ -22,7 +22,8 @@ import numpy as np
 from playground.core.vocabulary import TIES
 from playground.stats.bradley_terry import RatingRow, bradley_terry, count_battles
 from playground.stats.summaries import Summary, WilsonRate, win_rates
-from playground.store.report_queries import LENGTH_BUCKET_NAMES, Battle, PromptTiming, length_bucket
+from playground.store.report_filters import LENGTH_BUCKET_NAMES, length_bucket
+from playground.store.report_queries import Battle, PromptTiming
 
 # Points kept per model: enough to see the shape on a plot, few enough that the report's JSON
 # (and the page that embeds the plot) stays small whatever the number of answers.

@@ -46,7 +46,8 @@ from playground.stats.summaries import (
     win_rates,
 )
 from playground.store.database import Database
-from playground.store.report_queries import Battle, BattleStyle, Filters, ReportData, collect
+from playground.store.report_filters import Filters
+from playground.store.report_queries import Battle, BattleStyle, ReportData, collect
 
 __all__ = ["AXES", "INTERVAL", "NO_CATEGORY", "SMALL_SAMPLE", "AxisScores", "RaterPolicy", "Report",
            "StyleControlReport", "StyleControlledRating", "build_report", "collect_with_policy", "interval_words",

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from playground.core.vocabulary import SIDES, FinalStatus, Mode, Side, Winner
 from playground.evalsets.documents import render_documents
 from playground.store.database import Database
-from playground.store.report_queries import Filters, response_conditions, vote_conditions
+from playground.store.report_filters import Filters, response_conditions, vote_conditions
 from playground.store.tables import Conversation, Document, Rater, Rating, Response, Turn, TurnDocument, Vote
 
 # One side's context budget as stored with its answer (None when the turn had no document or the

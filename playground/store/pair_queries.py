@@ -10,7 +10,7 @@ from sqlalchemy import and_, func
 from sqlmodel import col, select
 
 from playground.store.database import Database
-from playground.store.report_queries import Filters, vote_conditions
+from playground.store.report_filters import Filters, vote_conditions
 from playground.store.tables import Conversation, Rater, Turn, Vote
 
 

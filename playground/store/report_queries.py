@@ -10,117 +10,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, NamedTuple
 
-import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, field_validator
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from playground.core.answer_style import AnswerStyle, answer_style
 from playground.core.vocabulary import FinalStatus, Winner
 from playground.store.database import Database
-from playground.store.tables import Judgement, Rater, Rating, Response, Turn, Vote
-
-# What the filters say when they do not restrict something.
-EVERYTHING = "all"
-NO_DATE = "-"
-
-
-class LengthBucket(NamedTuple):
-    """Prompts of ``lower`` <= tokens < ``upper`` (no upper bound: None)."""
-
-    name: str
-    lower: int
-    upper: int | None
-
-
-# Prompt lengths in tokens, K = 1024 as context windows are counted (an 8K window is 8,192 tokens),
-# so that a prompt that fills a 32K window is in 8-32K and not one bucket up.
-K = 1024
-LENGTH_BUCKETS = (
-    LengthBucket("<8K", 0, 8 * K),
-    LengthBucket("8-32K", 8 * K, 32 * K),
-    LengthBucket("32-128K", 32 * K, 128 * K),
-    LengthBucket(">128K", 128 * K, None),
+from playground.store.report_filters import (
+    LENGTH_BUCKET_NAMES,
+    Filters,
+    answer_conditions,
+    filter_conditions,
+    length_bucket,
+    prompt_tokens_of,
+    response_conditions,
+    turn_prompt_tokens,
+    vote_conditions,
 )
-UNKNOWN_LENGTH = "unknown"  # neither side of the turn has a prompt count
-LENGTH_BUCKET_NAMES = (*(bucket.name for bucket in LENGTH_BUCKETS), UNKNOWN_LENGTH)
-
-
-def length_bucket(tokens: int | None) -> str:
-    """The bucket of a prompt of ``tokens`` tokens (None: unknown)."""
-    if tokens is None:
-        return UNKNOWN_LENGTH
-    for bucket in LENGTH_BUCKETS:
-        if bucket.upper is None or tokens < bucket.upper:
-            return bucket.name
-    raise AssertionError("the last bucket has no upper bound")
-
-
-def prompt_tokens_of(response: Any = Response) -> Any:
-    """A side's prompt length in SQL: the count of the prompt as sent after any cut
-    (``prompt_tokens_sent``, counted before sending), else the count the server reported."""
-    return func.coalesce(response.prompt_tokens_sent, response.prompt_tokens)
-
-
-def turn_prompt_tokens() -> Any:
-    """The turn's prompt length in SQL: the larger of its two sides' (NULL when neither has a count).
-    A subquery on the enclosing query's Turn (max ignores a side without a count)."""
-    side = aliased(Response)
-    return (sa.select(func.max(prompt_tokens_of(side)))
-            .where(col(side.turn_id) == col(Turn.id))
-            .scalar_subquery())
-
-
-class Filters(BaseModel):
-    """Which votes, ratings and answers a report or an export covers. A pydantic model so that
-    the report's JSON carries it as a structured object next to its one-line description."""
-
-    model_config = ConfigDict(frozen=True)
-
-    models: tuple[str, ...] = ()  # a battle counts when both its models are listed
-    raters: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()  # the prompt-set category of the turn
-    since: datetime | None = None
-    until: datetime | None = None
-    blind_only: bool = True  # votes cast blind, ratings of turns shown blind
-    # The turn's prompt-length buckets (LENGTH_BUCKET_NAMES; the larger side's count decides).
-    length_buckets: tuple[str, ...] = ()
-    # Raters whose votes and ratings are left out (the report's --min-rater-quality).
-    exclude_raters: tuple[str, ...] = ()
-
-    @field_validator("length_buckets")
-    @classmethod
-    def _known_buckets(cls, buckets: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [name for name in buckets if name not in LENGTH_BUCKET_NAMES]
-        if unknown:
-            raise ValueError(f"not a length bucket: {', '.join(unknown)} (use {', '.join(LENGTH_BUCKET_NAMES)})")
-        return buckets
-
-    def describe(self) -> str:
-        """One line for people: "blind votes only · models: all · raters: all · categories: all ·
-        since: - · until: -" (the terminal report, the HTML page and the JSON's filters_text), then
-        "· prompt length: ..." when the length is filtered (the line stays as it was otherwise)."""
-
-        def listed(values: tuple[str, ...]) -> str:
-            return ", ".join(values) if values else EVERYTHING
-
-        def when(value: datetime | None) -> str:
-            return value.isoformat() if value else NO_DATE
-
-        votes = "blind votes only" if self.blind_only else "all votes (blind and named)"
-        parts = [
-            votes, f"models: {listed(self.models)}", f"raters: {listed(self.raters)}",
-            f"categories: {listed(self.categories)}", f"since: {when(self.since)}", f"until: {when(self.until)}",
-        ]
-        if self.length_buckets:
-            parts.append(f"prompt length: {listed(self.length_buckets)}")
-        if self.exclude_raters:
-            parts.append(f"raters left out: {listed(self.exclude_raters)}")
-        return " · ".join(parts)
+from playground.store.tables import Judgement, Rater, Rating, Response, Turn, Vote
 
 
 class Battle(NamedTuple):
@@ -252,49 +162,6 @@ class ReportData:
     battle_styles: list[BattleStyle | None] = field(default_factory=list)
 
 
-def _conditions(filters: Filters, *, blind: Any, models: tuple[Any, ...], created: Any,
-                gold_items: bool = False) -> list[Any]:
-    """The filters as SQL conditions; the caller joins Rater and Turn. Gold items (answers with a
-    known verdict, for judging raters) are never battles, answers or ratings of a model: left
-    out unless ``gold_items``."""
-    conditions: list[Any] = [] if gold_items else [col(Turn.gold_verdict).is_(None)]
-    if filters.blind_only:
-        conditions.append(blind.is_(True))
-    if filters.models:
-        conditions += [column.in_(filters.models) for column in models]  # every side listed
-    if filters.raters:
-        conditions.append(col(Rater.name).in_(filters.raters))
-    if filters.exclude_raters:
-        conditions.append(col(Rater.name).not_in(filters.exclude_raters))
-    if filters.categories:
-        conditions.append(col(Turn.category).in_(filters.categories))
-    if filters.since:
-        conditions.append(created >= filters.since)
-    if filters.until:
-        conditions.append(created <= filters.until)
-    if filters.length_buckets:
-        conditions.append(_length_condition(filters.length_buckets))
-    return conditions
-
-
-def _length_condition(buckets: tuple[str, ...]) -> Any:
-    tokens = turn_prompt_tokens()
-    ranges = {bucket.name: bucket for bucket in LENGTH_BUCKETS}
-    chosen = []
-    for name in buckets:
-        if name == UNKNOWN_LENGTH:
-            chosen.append(tokens.is_(None))
-            continue
-        bucket = ranges[name]
-        chosen.append(tokens >= bucket.lower if bucket.upper is None
-                      else and_(tokens >= bucket.lower, tokens < bucket.upper))
-    return or_(*chosen)
-
-
-def vote_conditions(filters: Filters) -> list[Any]:
-    return _conditions(filters, blind=Vote.blind, models=(Vote.model_a, Vote.model_b), created=Vote.created_at)
-
-
 def _style(text: str | None, output_tokens: int | None) -> AnswerStyle | None:
     return None if text is None or output_tokens is None else answer_style(text, output_tokens)
 
@@ -335,11 +202,6 @@ async def load_battles(
     return battles, {name: by_length[name] for name in LENGTH_BUCKET_NAMES if name in by_length}, raters, styles
 
 
-def response_conditions(filters: Filters) -> list[Any]:
-    # A rating counts as blind when its turn was shown without the names.
-    return _conditions(filters, blind=Turn.blind, models=(Response.model,), created=Rating.created_at)
-
-
 async def load_scores(db: Database, filters: Filters) -> list[ScoreRow]:
     """Every rating with its answer's model and its turn's category."""
     query = (
@@ -355,13 +217,6 @@ async def load_scores(db: Database, filters: Filters) -> list[ScoreRow]:
         return [ScoreRow._make(row) for row in (await session.exec(query)).all()]
 
 
-def _answer_conditions(filters: Filters) -> list[Any]:
-    """Filters that apply to answers whether rated or not: no raters, no blind-only, answer time."""
-    return _conditions(Filters(models=filters.models, categories=filters.categories, since=filters.since,
-                               until=filters.until, blind_only=False, length_buckets=filters.length_buckets),
-                       blind=None, models=(Response.model,), created=Response.created_at)
-
-
 FINISHED: FinalStatus = "done"
 STOPPED: FinalStatus = "stopped"
 
@@ -371,7 +226,7 @@ async def load_timings(db: Database, filters: Filters) -> tuple[list[TimingRow],
     was stopped has no comparable latency. Also, of those with both a prompt length and a TTFT,
     the figures of latency against length (the answer's own prompt length, not the turn's larger
     side). One query for both: it reads every finished answer."""
-    conditions = [Response.status == FINISHED, *_answer_conditions(filters)]
+    conditions = [Response.status == FINISHED, *answer_conditions(filters)]
     query = (
         select(*_labelled(FinishedAnswer, {
             "model": Response.model, "ttft_s": Response.ttft_s, "tpot_s": Response.tpot_s,
@@ -399,7 +254,7 @@ async def load_set_answers(db: Database, filters: Filters) -> list[CheckedAnswer
     a stored verdict (typed prompts, items without references, sets gone before migration 0005
     backfilled them) are left out; so are stopped ones, which are not the model's answer."""
     conditions = [col(Response.reference_match).is_not(None), col(Response.status) != STOPPED,
-                  *_answer_conditions(filters)]
+                  *answer_conditions(filters)]
     query = (
         select(Response.model, Turn.category, Response.reference_match)
         .join(Turn, col(Turn.id) == Response.turn_id)
@@ -427,7 +282,7 @@ async def load_rater_votes(db: Database, filters: Filters) -> list[RaterVote]:
     blindness, lengths and left-out raters do not: a rater is judged on all their work, and one
     left out is still shown), gold items included, with the rater's scores of both answers."""
     side_a, side_b, rating_a, rating_b = aliased(Response), aliased(Response), aliased(Rating), aliased(Rating)
-    conditions = _conditions(Filters(raters=filters.raters, since=filters.since, until=filters.until,
+    conditions = filter_conditions(Filters(raters=filters.raters, since=filters.since, until=filters.until,
                                      blind_only=False),
                              blind=None, models=(), created=Vote.created_at, gold_items=True)
     query = (

@@ -16,7 +16,8 @@ from playground.output.plots import all_plots
 from playground.output.tables import report_lines, report_tables
 from playground.stats.report import Report, summarize
 from playground.store.database import Database
-from playground.store.report_queries import Filters, ReportData, collect
+from playground.store.report_filters import Filters
+from playground.store.report_queries import ReportData, collect
 from playground.ui.i18n import Language, term, text
 
 

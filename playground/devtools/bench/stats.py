@@ -37,7 +37,7 @@ from playground.stats.style import count_styled, style_controlled
 from playground.stats.synthetic import simulate_battles, simulate_styled_battles, true_ratings
 from playground.store.database import Database
 from playground.store.migrate import upgrade
-from playground.store.report_queries import Filters
+from playground.store.report_filters import Filters
 
 
 class _Discard(io.TextIOBase):
