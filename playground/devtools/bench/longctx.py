@@ -41,15 +41,10 @@ On a GPU (``--device cuda``): see :mod:`playground.devtools.bench.longctx_gpu`.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import gc
 import hashlib
-import json
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -63,7 +58,7 @@ from playground.arena.lifecycle import ConversationSeat, TurnInput, TurnRun
 from playground.backends.base import Backend
 from playground.backends.fake import FakeBackend
 from playground.backends.registry import BackendPool
-from playground.core.config import GenerationDefaults, PlaygroundConfig, load_config
+from playground.core.config import GenerationDefaults, PlaygroundConfig
 from playground.core.events import BackendEvent, ChatMessage, Done, SamplingParams, SideEvent, TextDelta
 from playground.core.vocabulary import SIDES, Side, TruncationPolicy
 from playground.evalsets.documents import extract_document, render_documents
@@ -165,60 +160,8 @@ async def plan_alone(seating: Seating, duel: Duel, side: Side, documents_text: s
     return time.perf_counter() - start
 
 
-async def _warm_up(seating: Seating, duel: Duel, folder: Path) -> None:
+async def warm_up(seating: Seating, duel: Duel, folder: Path) -> None:
     await prepare_file(seating, duel, write_document(folder, WARM_UP_UNITS, "warm-up.txt", seed=99))
-
-
-# --- peak RSS, in a fresh subprocess ------------------------------------------------------------
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _reset_peak_rss() -> bool:
-    """Set VmHWM back to the current RSS (Linux 4.0+); False where the kernel does not allow it."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-async def _rss_child(config_path: Path, document: Path) -> dict[str, Any]:
-    seating = Seating.of(load_config(config_path))
-    duel = seating.duel()
-    await _warm_up(seating, duel, document.parent)
-    gc.collect()
-    reset = _reset_peak_rss()
-    before = _status_kib("VmHWM")
-    await prepare_file(seating, duel, document)
-    after = _status_kib("VmHWM")
-    return {"before_kib": before, "after_kib": after, "rss_method": "clear_refs" if reset else "warm-up peak"}
-
-
-def measure_peak_rss(config: PlaygroundConfig, document: Path) -> dict[str, Any]:
-    if config.source is None:
-        raise ValueError("bench longctx needs a config read from a file (its subprocess reads it again)")
-    done = subprocess.run(
-        [sys.executable, "-m", __name__, "rss", str(config.source.resolve()), str(document)],
-        capture_output=True, text=True, timeout=600,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the peak-RSS subprocess failed ({done.returncode}): {done.stderr[-2000:]}")
-    child: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    rise_mib = (child["after_kib"] - child["before_kib"]) / 1024
-    size_mib = document.stat().st_size / MIB
-    return {
-        "peak_rss_mb_per_mb_document": round(rise_mib / size_mib, 2),
-        "peak_rss_rise_mib": round(rise_mib, 1),
-        "peak_rss_before_mib": round(child["before_kib"] / 1024, 1),
-        "rss_method": child["rss_method"],
-    }
 
 
 # --- time to first token: the app path against the backend alone ---------------------------------
@@ -371,13 +314,15 @@ async def bench_longctx(
     duel = seating.duel()
     with tempfile.TemporaryDirectory(prefix="bench-longctx-") as tmp:
         folder = Path(tmp)
-        await _warm_up(seating, duel, folder)
+        await warm_up(seating, duel, folder)
         path = write_document(folder, await units_for(seating, document_tokens))
         prepared = [await prepare_file(seating, duel, path) for _ in range(prepare_runs)]
         totals = [sum(p.parts.values()) for p in prepared]
         plans = prepared[-1].plans
         alone = {seating.labels[side]: round(await plan_alone(seating, duel, side, prepared[-1].documents_text), 3)
                  for side in SIDES}
+        from playground.devtools.bench.longctx_memory import measure_peak_rss  # it imports this module
+
         rss = measure_peak_rss(config, path)
         ttft = await measure_ttft(seating, await units_for(seating, ttft_document_tokens), runs, folder)
         size_mib = path.stat().st_size / MIB
@@ -399,16 +344,3 @@ async def bench_longctx(
     figures["ttft_runs"] = runs
     figures["models"] = {seating.labels[s]: seating.names[s] for s in SIDES}
     return figures
-
-
-def _main(argv: list[str]) -> int:
-    """``python -m playground.devtools.bench.longctx rss CONFIG DOCUMENT``: the peak-RSS subprocess."""
-    if len(argv) != 3 or argv[0] != "rss":
-        print("usage: python -m playground.devtools.bench.longctx rss CONFIG DOCUMENT", file=sys.stderr)
-        return 2
-    print(json.dumps(asyncio.run(_rss_child(Path(argv[1]), Path(argv[2])))))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
