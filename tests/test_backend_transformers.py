@@ -316,6 +316,41 @@ async def test_the_worker_dies_with_its_app(demo_models_dir: Path) -> None:
         parent.kill()
 
 
+# A command that ends while its local model is generating, without closing the backend (a batch
+# run interrupted with Ctrl-C): exit status 3 is the script's own, not an abort (134).
+EXIT_MID_STREAM = """
+import asyncio, sys
+from pathlib import Path
+from playground.backends.local_transformers import TransformersBackend
+from playground.core.config import TransformersModel
+from playground.core.events import SamplingParams, TextDelta
+
+model = TransformersModel(name="m", backend="transformers", path=sys.argv[1], device="cpu", dtype="float32",
+                          threads=1)
+
+async def main():
+    backend = TransformersBackend(model, Path(sys.argv[1]))
+    await backend.load()
+    for i in range(3):
+        stream = backend.stream([{"role": "user", "content": f"Tell me a long story {i}"}],
+                                SamplingParams(temperature=1.0, max_tokens=1000))
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                break  # the request goes on in the engine
+    assert backend.batching_off is None, backend.batching_off
+
+asyncio.run(main())
+sys.exit(3)
+"""
+
+
+def test_a_command_that_ends_mid_generation_exits_with_its_own_status(demo_models_dir: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", EXIT_MID_STREAM, str(demo_models_dir / "demo-b")],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr
+
+
 async def test_random_weights_need_only_config_and_tokenizer(demo_models_dir: Path, tmp_path: Path) -> None:
     """Benchmarks: a checkpoint folder without weights files, built from config.json in the worker."""
     source = demo_models_dir / "demo-b"

@@ -17,6 +17,7 @@ and sampled requests share one batch.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import logging
 import math
@@ -97,6 +98,7 @@ class BatchingEngine:
             if self._config.compile or self._config.cuda_graphs:
                 self._manager.warmup()  # capture graphs / compile before the first rater waits for it
             _start_as_daemon(self._manager)
+            _LIVE.add(self)
 
     def _build(self) -> Any:
         import_transformers()
@@ -193,6 +195,23 @@ class BatchingEngine:
             if self._manager is not None:
                 self._manager.stop(block=True, timeout=5)
                 self._manager = None
+            _LIVE.discard(self)
+
+
+# Every engine whose thread runs, held here until stopped (the thread outlives a backend nobody
+# closed). At exit the interpreter would tear down torch under a generation thread still inside a
+# step ("terminate called without an active exception", SIGABRT instead of a command's exit
+# status): whoever forgot to close its backends, the engines are stopped first.
+_LIVE: set[BatchingEngine] = set()
+
+
+@atexit.register
+def _stop_live_engines() -> None:
+    for engine in list(_LIVE):
+        try:
+            engine.stop()
+        except Exception:  # at exit nothing is left to tell; the next engine still stops
+            log.debug("stopping a batching engine at exit failed", exc_info=True)
 
 
 def _start_as_daemon(manager: Any) -> None:

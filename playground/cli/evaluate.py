@@ -269,6 +269,7 @@ def batch(
             return await run_batch(db, config, pool, items, chosen, concurrency=concurrency, settings=settings,
                                    limit=limit, on_start=started, on_item=ended, pairs=distribution)
         finally:
+            await pool.close()  # the local model's batching thread, worker processes
             await db.dispose()
 
     try:

@@ -104,6 +104,7 @@ def needle(
                                       settings=settings, concurrency=concurrency, on_start=started, on_cell=ended)
             return result, await needle_grid(db, chosen, source.key)
         finally:
+            await pool.close()  # the local model's batching thread, worker processes
             await db.dispose()
 
     try:

@@ -104,10 +104,13 @@ async def _measure(a: Backend, b: Backend, max_tokens: int, prompts: tuple[str, 
     }
 
 
-def _model(name: str, process: str, batching: bool, device: str) -> TransformersModel:
+def _model(name: str, mode: str, batching: bool, device: str) -> TransformersModel:
+    """``mode``: ``worker`` or ``app`` (the config's ``process``), ``+graphs`` for CUDA graphs."""
+    process, _, option = mode.partition("+")
     return TransformersModel.model_validate({
         "name": name, "backend": "transformers", "path": "unused", "device": device, "dtype": "bfloat16",
-        "context_window": WINDOW, "process": process, "batching": batching})
+        "context_window": WINDOW, "process": process, "batching": batching,
+        "cuda_graphs": True if option == "graphs" else None})
 
 
 async def bench_duel_gpu(
@@ -129,7 +132,7 @@ async def bench_duel_gpu(
             started = time.perf_counter()
             a: Backend
             b: Backend
-            if mode == "worker":
+            if mode.startswith("worker"):
                 a = WorkerTransformersBackend(_model("gpu-a", mode, batching, device), path, random_weights=True)
                 b = WorkerTransformersBackend(_model("gpu-b", mode, batching, device), path, random_weights=True)
             else:
@@ -156,7 +159,8 @@ async def bench_duel_gpu(
 
 
 def _main(argv: list[str]) -> int:
-    """``[max_tokens [modes]]``, modes comma-separated (``worker,app``)."""
+    """``[max_tokens [modes]]``, modes comma-separated (``worker,app``; ``worker+graphs``: workers
+    with CUDA graphs captured for decoding)."""
     max_tokens = int(argv[0]) if argv else 128
     modes = tuple(argv[1].split(",")) if len(argv) > 1 else ("worker", "app")
     print(json.dumps(asyncio.run(bench_duel_gpu(max_tokens=max_tokens, modes=modes))))
