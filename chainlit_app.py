@@ -27,11 +27,16 @@ from playground.store.raters import authenticate
 from playground.ui import attachments, duel_flow, flows, session
 from playground.ui.context import AppContext
 from playground.ui.data_layer import PlaygroundDataLayer
+from playground.ui.event_loop import undo_nest_asyncio
 from playground.ui.health import install_health
 from playground.ui.i18n import text
 from playground.ui.language import language_for, say
 from playground.ui.origins import restrict_socket_origins
 from playground.ui.replica import install_replica
+
+# Before any loop of this process starts: asyncio as it ships (C tasks, its own loop), not the
+# re-entrant pure-Python one `chainlit run` patched in (see playground/ui/event_loop.py).
+undo_nest_asyncio()
 
 
 async def _check_database() -> None:
@@ -81,6 +86,7 @@ async def starters(user: cl.User | None = None, language: str | None = None) -> 
 async def preload_local_models() -> None:
     APP.loop_lag.start()  # sampled on the server's own loop, reported by /healthz
     APP.gc_pauses.install()
+    APP.timers.start()
     # Build both backends and load local weights before the server accepts connections (a few
     # seconds), so that the first prompt's TTFT measures the model, not imports and set-up.
     for name in CONFIG.arena.model_names():
@@ -174,3 +180,4 @@ async def next_item(action: cl.Action) -> None:
 @cl.action_callback("rate")
 async def rate(action: cl.Action) -> dict[str, Any]:
     return await duel_flow.rate(APP, action.payload)
+

@@ -272,6 +272,9 @@ def test_the_app_serves_healthz_and_names_its_replica_on_every_response(
         # collections stay short), and its collections are timed.
         assert recent["gc"]["frozen_objects"] > 100_000, recent["gc"]
         assert recent["gc"]["gen0"]["collections"] > 0, recent["gc"]
+        # asyncio as it ships (chainlit run's nest_asyncio undone): C tasks, a swept timer heap.
+        assert recent["event_loop"]["c_tasks"] is True, recent["event_loop"]
+        assert recent["event_loop"]["scheduled_timers"] >= 0
         refused = httpx.get(f"{app.url}/healthz", params={"lag_since": "soon"}, timeout=10).json()["loop_lag"]
         assert "number" in refused["error"]
 

@@ -8,6 +8,7 @@ from playground.backends.registry import BackendPool
 from playground.core.config import PlaygroundConfig
 from playground.core.gc_pauses import GcPauses
 from playground.core.loop_lag import LoopLagMonitor
+from playground.core.timer_heap import TimerHeapSweeper
 from playground.store.database import Database
 
 
@@ -21,3 +22,5 @@ class AppContext:
     loop_lag: LoopLagMonitor = field(default_factory=LoopLagMonitor)
     # The garbage collector's pauses (they stop that loop too), also reported by /healthz.
     gc_pauses: GcPauses = field(default_factory=GcPauses)
+    # Drops cancelled timers from that loop's heap, which Chainlit's nest_asyncio no longer does.
+    timers: TimerHeapSweeper = field(default_factory=TimerHeapSweeper)

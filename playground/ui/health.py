@@ -34,6 +34,7 @@ def install_health(context: AppContext, replica: str) -> HealthCheck:
         try:
             found["loop_lag"] = context.loop_lag.summary(since=float(since) if since else None)
             found["gc"] = context.gc_pauses.summary(since=float(since) if since else None)
+            found["event_loop"] = context.timers.summary()
         except ValueError:
             found["loop_lag"] = {"error": "lag_since must be a number (seconds since the epoch)"}
         # Never cached by a proxy or a browser: each answer is the state now.
