@@ -27,16 +27,11 @@ from playground.store.raters import authenticate
 from playground.ui import attachments, duel_flow, flows, session
 from playground.ui.context import AppContext
 from playground.ui.data_layer import PlaygroundDataLayer
-from playground.ui.event_loop import undo_nest_asyncio
 from playground.ui.health import install_health
 from playground.ui.i18n import text
 from playground.ui.language import language_for, say
 from playground.ui.origins import restrict_socket_origins
 from playground.ui.replica import install_replica
-
-# Before any loop of this process starts: asyncio as it ships (C tasks, its own loop), not the
-# re-entrant pure-Python one `chainlit run` patched in (see playground/ui/event_loop.py).
-undo_nest_asyncio()
 
 
 async def _check_database() -> None:

@@ -272,9 +272,11 @@ def test_the_app_serves_healthz_and_names_its_replica_on_every_response(
         # collections stay short), and its collections are timed.
         assert recent["gc"]["frozen_objects"] > 100_000, recent["gc"]
         assert recent["gc"]["gen0"]["collections"] > 0, recent["gc"]
-        # asyncio as it ships (chainlit run's nest_asyncio undone): C tasks, a swept timer heap.
-        assert recent["event_loop"]["c_tasks"] is True, recent["event_loop"]
-        assert recent["event_loop"]["scheduled_timers"] >= 0
+        # The loop's timer heap is swept (chainlit run's nest_asyncio loop keeps cancelled timers),
+        # and whether its tasks are asyncio's C ones is said (nest_asyncio's are pure Python).
+        loop = recent["event_loop"]
+        assert loop["scheduled_timers"] >= 1 and loop["cancelled_timers_dropped"] >= 0, loop
+        assert loop["c_tasks"] is False, loop
         refused = httpx.get(f"{app.url}/healthz", params={"lag_since": "soon"}, timeout=10).json()["loop_lag"]
         assert "number" in refused["error"]
 

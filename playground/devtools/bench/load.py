@@ -279,7 +279,7 @@ async def _play(app: AppReplica, url: str, accounts: list[RaterAccount], turns: 
         "gc_full_collections": full_collections.get("collections"),
         "gc_full_collection_max_ms": full_collections.get("max_ms"),
         "gc_frozen_objects": health.get("gc", {}).get("frozen_objects"),
-        "app_c_tasks": health.get("event_loop", {}).get("c_tasks"),
+        "app_timers_dropped": health.get("event_loop", {}).get("cancelled_timers_dropped"),
         "ratings_acknowledged": sum(acknowledged.values()),
         "ratings_stored": sum(votes.values()),
         "ratings_lost": sum(1 for key in acknowledged if votes.get(key) != 1),
