@@ -74,6 +74,6 @@ class GcPauses:
             found[f"gen{generation}"] = {
                 "collections": len(pauses),
                 "max_ms": round(max(pauses, default=0.0) * 1000, 2),
-                "total_ms": round(sum(pauses) * 1000, 1),
+                "total_ms": round(sum(pauses) * 1000, 2),
             }
         return found
