@@ -25,18 +25,17 @@ DEFAULT_KEEP_S = 600.0  # a load benchmark's whole run, with room to spare (60,0
 
 
 @dataclass
-class LoopLagMonitor:
-    period_s: float = DEFAULT_PERIOD_S
-    keep_s: float = DEFAULT_KEEP_S
-    clock: Callable[[], float] = time.perf_counter
-    wall: Callable[[], float] = time.time
-    _samples: deque[tuple[float, float]] = field(default_factory=deque, init=False)  # (wall time, lag s)
+class LoopTask:
+    """One background task on the running loop, started and stopped by the app (a subclass
+    gives ``_run`` and ``task_name``)."""
+
     _task: asyncio.Task[None] | None = field(default=None, init=False)
+    task_name = "loop-task"
 
     def start(self) -> None:
-        """Start sampling on the running loop (again after a stop; twice is once)."""
+        """Start it on the running loop (again after a stop; twice is once)."""
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag-monitor")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.task_name)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -50,6 +49,19 @@ class LoopLagMonitor:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class LoopLagMonitor(LoopTask):
+    period_s: float = DEFAULT_PERIOD_S
+    keep_s: float = DEFAULT_KEEP_S
+    clock: Callable[[], float] = time.perf_counter
+    wall: Callable[[], float] = time.time
+    _samples: deque[tuple[float, float]] = field(default_factory=deque, init=False)  # (wall time, lag s)
+    task_name = "loop-lag-monitor"
 
     async def _run(self) -> None:
         while True:

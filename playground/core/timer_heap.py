@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from playground.core.loop_lag import LoopTask
 
 DEFAULT_PERIOD_S = 1.0
 MIN_SCHEDULED = 100  # asyncio's thresholds for the rebuild: a heap this large, half of it cancelled
@@ -49,24 +51,10 @@ def purge_cancelled_timers(loop: asyncio.AbstractEventLoop, *, min_scheduled: in
 
 
 @dataclass
-class TimerHeapSweeper:
+class TimerHeapSweeper(LoopTask):
     period_s: float = DEFAULT_PERIOD_S
     dropped: int = 0  # cancelled timers dropped so far (reported by /healthz)
-    _task: asyncio.Task[None] | None = field(default=None, init=False)
-
-    def start(self) -> None:
-        """Sweep the running loop's heap every ``period_s`` (again after a stop; twice is once)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="timer-heap-sweeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+    task_name = "timer-heap-sweeper"
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
