@@ -138,3 +138,31 @@ async def test_enough_text_or_a_status_change_is_drawn_after_min_interval_only()
     assert len(drawn) == 2 and drawn[1] - drawn[0] >= 0.05 - 1e-6
     await throttle.close()
     assert len(drawn) == 3
+
+
+async def test_a_change_wakes_the_drawing_task_only_when_it_makes_a_draw_due_sooner() -> None:
+    """With 100 streams, a wake per token was a tenth of the app's loop: tokens that only add to
+    the pending text leave the drawing task asleep until the text is enough or the latency is up."""
+    loop = asyncio.get_running_loop()
+    drawn: list[float] = []
+
+    async def redraw() -> None:
+        drawn.append(loop.time())
+
+    throttle = RedrawThrottle(redraw, min_interval=0.01, clock=loop.time, min_chars=100, max_latency=0.3)
+    throttle.changed()  # the first text: drawn at once
+    await asyncio.sleep(0.02)
+    assert len(drawn) == 1
+    for _ in range(24):  # 96 characters: not enough, so the task sleeps until max_latency
+        throttle.changed(4)
+        await asyncio.sleep(0.002)
+    assert throttle.wakes == 1 and len(drawn) == 1  # the first woke it from idle, the rest did not
+    throttle.changed(4)  # 100 characters: due now, so this one wakes it
+    assert throttle.wakes == 2
+    await asyncio.sleep(0.01)
+    assert len(drawn) == 2
+    throttle.changed(4)  # from idle again
+    throttle.changed()  # a status: due sooner than the latency bound, but it is awake already
+    assert throttle.wakes == 3
+    await throttle.close()
+    assert len(drawn) == 3  # both pending changes in the one final draw

@@ -24,7 +24,7 @@ from playground.core.vocabulary import Side
 TURN_LOGGER = "playground.turns"
 log = logging.getLogger(TURN_LOGGER)
 
-# The error messages the backends and the duel write (openai_compatible.describe_api_error,
+# The error messages the backends and the duel write (openai_compatible.OpenAICompatibleBackend.stream,
 # local_transformers, duel), each reduced to a fixed word: the message itself stays out of the log.
 _ERROR_CLASSES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^Timed out after "), "timeout"),

@@ -10,20 +10,16 @@ The context window is vLLM's ``max_model_len`` from ``/v1/models``, else the con
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
+import aiohttp
 import httpx
-import httpx2
-import openai
-
-# openai imports its streaming helpers lazily, on the first streamed response, which blocked the
-# event loop for over a second in the middle of the first duel (seen with py-spy). Pay it here.
-import openai.lib.streaming.chat  # noqa: E402,F401
-from openai.types.chat import ChatCompletionMessageParam
 
 from playground.backends.base import ContextWindow, TokenCountUnavailable
 from playground.backends.hf_tokenizer import LocalTokenizer
@@ -51,8 +47,18 @@ WINDOW_TIMEOUT_S = 5.0
 # closing that moment fails with a ReadError (seen with 50 raters: a rater's next turn, ~5 s after
 # the last, failed in both panes). Without retries, nothing would send it again.
 KEEPALIVE_EXPIRY_S = 2.0
-CONNECTION_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100,
+MAX_CONNECTIONS = 1000
+CONNECTION_LIMITS = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=100,
                                  keepalive_expiry=KEEPALIVE_EXPIRY_S)
+# The longest event line of a stream read (aiohttp's line limit): far above a token's chunk.
+MAX_EVENT_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class _SharedSession:
+    loop: asyncio.AbstractEventLoop
+    session: aiohttp.ClientSession
+    users: int = 0
 
 
 class OpenAICompatibleBackend:
@@ -61,17 +67,8 @@ class OpenAICompatibleBackend:
         when not given, ``model.tokenizer`` is used as written."""
         self.name = model.name
         self.model = model
-        # No retries: a dead endpoint must show its error now, not after three silent attempts.
-        self._client = openai.AsyncOpenAI(
-            base_url=model.base_url,
-            api_key=model.api_key() or "EMPTY",
-            timeout=model.timeout_s,
-            max_retries=0,
-            http_client=openai.DefaultAsyncHttpxClient(
-                timeout=model.timeout_s,
-                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100,
-                                     keepalive_expiry=KEEPALIVE_EXPIRY_S)),
-        )
+        # The chat streams' client, made on the loop that streams (aiohttp binds a session to it).
+        self._streams: _SharedSession | None = None
         self.root = model.base_url.rstrip("/").removesuffix("/v1")
         # One client for /tokenize, /detokenize and /models: its connections are kept alive
         # between the several counts of one long turn. The same timeout as the chat: tokenizing
@@ -101,42 +98,69 @@ class OpenAICompatibleBackend:
         except TokenCountUnavailable:
             pass  # said again, where it matters, when a count needs the tokenizer
 
+    @contextlib.asynccontextmanager
+    async def _stream_session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """The chat streams' client while any stream of this loop runs (their connections kept
+        alive between them), closed when the last one ends: no session outlives its loop, whose
+        end (asyncio.run's, a test's) would otherwise leave it to warn, unclosed, at exit."""
+        loop = asyncio.get_running_loop()
+        if self._streams is None or self._streams.loop is not loop:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.model.timeout_s,
+                                            sock_read=self.model.timeout_s)
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_EXPIRY_S)
+            self._streams = _SharedSession(loop, aiohttp.ClientSession(
+                timeout=timeout, connector=connector, read_bufsize=MAX_EVENT_BYTES,
+                headers={"Authorization": f"Bearer {self.model.api_key() or 'EMPTY'}"}))
+        shared = self._streams
+        shared.users += 1
+        try:
+            yield shared.session
+        finally:
+            shared.users -= 1
+            if shared.users == 0:
+                if self._streams is shared:  # the next stream makes a new one
+                    self._streams = None
+                await shared.session.close()
+
     async def stream(
         self, messages: list[ChatMessage], params: SamplingParams
     ) -> AsyncGenerator[BackendEvent, None]:
-        extra_body: dict[str, Any] = {}
+        body: dict[str, Any] = {
+            "model": self.model.model, "messages": list(messages), "temperature": params.temperature,
+            "top_p": params.top_p, "max_tokens": params.max_tokens, "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if params.seed is not None:
+            body["seed"] = params.seed
         if params.chat_template_kwargs:
             # vLLM passes these to the chat template (e.g. Qwen3's enable_thinking).
-            extra_body["chat_template_kwargs"] = params.chat_template_kwargs
+            body["chat_template_kwargs"] = params.chat_template_kwargs
+        where = f"{self.model.base_url} (model {self.model.model!r})"
         splitter = ThinkSplitter()
         finish: FinishReason = "stop"
         usage: dict[str, Any] | None = None
+        answered = False  # the server's headers came: a broken connection now is lost mid-stream
+        # Read with aiohttp and plain JSON: per streamed token, the OpenAI SDK over httpx cost
+        # about 120 us of the event loop (its typed chunks, built with pydantic, even more),
+        # aiohttp 40 us; with 50 raters (100 streams) that was most of the app's work. No retries:
+        # a dead endpoint must show its error now, not after three silent attempts.
         try:
-            # The SDK sends the request and turns HTTP and connection failures into its errors;
-            # the stream's chunks are read here as plain JSON. The SDK's typed chunks cost about
-            # 0.3 ms of the event loop each (pydantic models built per token): with 50 raters
-            # at once that was most of the app's work, and every session lagged behind it.
-            request = self._client.chat.completions.with_streaming_response.create(
-                model=self.model.model,
-                messages=cast("list[ChatCompletionMessageParam]", list(messages)),
-                temperature=params.temperature,
-                top_p=params.top_p,
-                max_tokens=params.max_tokens,
-                seed=params.seed,
-                stream=True,
-                stream_options={"include_usage": True},
-                extra_body=extra_body or None,
-            )
+            url = f"{self.model.base_url.rstrip('/')}/chat/completions"
             # Leaving the block closes the HTTP response, also when the consumer stops early
-            # (Stop, or a cancelled task), which makes vLLM abort the request.
-            async with request as response:
-                async for line in response.iter_lines():
-                    chunk = _sse_data(line)
+            # (Stop, or a cancelled task): an unfinished response's connection is closed, not
+            # kept, which makes vLLM abort the request.
+            async with self._stream_session() as session, session.post(url, json=body) as response:
+                answered = True
+                if response.status >= 400:
+                    yield ErrorEvent(f"{where} answered HTTP {response.status}: "
+                                     f"{_status_detail(await response.text(errors='replace'))}")
+                    return
+                async for raw in response.content:
+                    chunk = _sse_data(raw.decode("utf-8", "replace"))
                     if chunk is None:
                         continue
                     if isinstance(chunk.get("error"), (dict, str)):
-                        yield ErrorEvent(f"{self.model.base_url} (model {self.model.model!r}) sent an error "
-                                         f"while streaming: {_stream_error(chunk['error'])}")
+                        yield ErrorEvent(f"{where} sent an error while streaming: {_stream_error(chunk['error'])}")
                         return
                     if isinstance(chunk.get("usage"), dict):
                         usage = chunk["usage"]
@@ -152,12 +176,14 @@ class OpenAICompatibleBackend:
                             finish = "length" if choice["finish_reason"] == "length" else "stop"
             for event in splitter.flush():
                 yield event
-        except openai.APIError as exc:
-            yield ErrorEvent(describe_api_error(exc, self.model))
+        except TimeoutError:  # aiohttp's connect and read timeouts are TimeoutErrors too
+            yield ErrorEvent(f"Timed out after {self.model.timeout_s:g} s waiting for {where}.")
             return
-        except (httpx.HTTPError, httpx2.HTTPError) as exc:  # the connection broke mid-stream
-            yield ErrorEvent(f"Lost {self.model.base_url} (model {self.model.model!r}) while streaming: "
-                             f"{type(exc).__name__}: {exc}")
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            # ValueError: an event line longer than MAX_EVENT_BYTES.
+            reason = f"{type(exc).__name__}: {exc}"
+            yield ErrorEvent(f"Lost {where} while streaming: {reason}" if answered
+                             else f"Cannot reach {where}: {reason}")
             return
         details = (usage or {}).get("prompt_tokens_details") or {}
         yield Done(
@@ -312,27 +338,18 @@ def _count(found: dict[str, Any] | None, key: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def describe_api_error(exc: openai.APIError, model: OpenAIModel) -> str:
-    """A sentence a rater understands: which URL, which model, what went wrong."""
-    where = f"{model.base_url} (model {model.model!r})"
-    if isinstance(exc, openai.APITimeoutError):
-        return f"Timed out after {model.timeout_s:g} s waiting for {where}."
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        reason = f"{type(cause).__name__}: {cause}" if cause else str(exc)
-        return f"Cannot reach {where}: {reason}"
-    if isinstance(exc, openai.APIStatusError):
-        detail = _server_message(exc)
-        return f"{where} answered HTTP {exc.status_code}: {detail}"
-    return f"Error from {where}: {exc}"
-
-
-def _server_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
+def _status_detail(text: str) -> str:
+    """What a server said with its error status: vLLM's and OpenAI's ``{"error": {"message"}}``,
+    a ``message`` or ``detail`` field, else the start of the body."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text.strip()[:300] or "(no body)"
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
-        if body.get("message"):
-            return str(body["message"])
-    return exc.message
+        for key in ("message", "detail"):
+            if body.get(key):
+                return str(body[key])
+    return text.strip()[:300]

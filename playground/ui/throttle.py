@@ -17,6 +17,7 @@ state once.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -57,15 +58,20 @@ class RedrawThrottle:
         self._redraw = redraw
         self.policy = RedrawPolicy(min_interval, min_chars, max_latency)
         self._clock = clock
-        self._dirty = asyncio.Event()
-        self._wake = asyncio.Event()  # a change while waiting: the due time may come sooner
+        self._dirty = False
         self._last = float("-inf")
         self._first: float | None = None  # when the oldest undrawn change came
         self._chars = 0
         self._urgent = False
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # What the drawing task sleeps on, and until when: a change wakes it only when it brings
+        # that time forward. Woken for every token (a task and a timer per wake, under
+        # asyncio.wait_for), 100 streams cost about a tenth of the app's loop.
+        self._waiter: asyncio.Future[None] | None = None
+        self._waiting_until = math.inf
         self.redraws = 0
+        self.wakes = 0  # early wakes of the drawing task (by changes that made a draw due sooner)
 
     @property
     def min_interval(self) -> float:
@@ -80,32 +86,52 @@ class RedrawThrottle:
             self._urgent = True
         else:
             self._chars += chars
-        self._dirty.set()
-        self._wake.set()
+        self._dirty = True
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="redraw-throttle")
+        elif self._due() < self._waiting_until:
+            self._wake()
+
+    def _due(self) -> float:
+        first = self._first if self._first is not None else self._clock()
+        return self.policy.due(self._last, first, self._chars, self._urgent)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self.wakes += 1
+            self._waiter.set_result(None)
+
+    async def _sleep_until(self, due: float) -> None:
+        """Until ``due`` (clock time; inf: until woken), or until :meth:`_wake`."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = None if math.isinf(due) else loop.call_later(max(due - self._clock(), 0.0), _release, waiter)
+        self._waiter, self._waiting_until = waiter, due
+        try:
+            await waiter
+        finally:
+            self._waiter, self._waiting_until = None, math.inf
+            if timer is not None:
+                timer.cancel()
 
     async def _run(self) -> None:
         while True:
-            await self._dirty.wait()
-            while not self._closing:
-                first = self._first if self._first is not None else self._clock()
-                wait = self.policy.due(self._last, first, self._chars, self._urgent) - self._clock()
-                if wait <= 0:
-                    break
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                except TimeoutError:
-                    pass
+            if not self._dirty:
+                # A draw reads the state when it starts: a change (or close()) that came while it
+                # was being sent is still undrawn, so only an idle throttle may stop.
+                if self._closing:
+                    return
+                await self._sleep_until(math.inf)
+                continue
+            if not self._closing:
+                due = self._due()
+                if due > self._clock():
+                    await self._sleep_until(due)
+                    continue  # woken by the time, a change that made it due sooner, or close()
             await self._draw()
-            # A draw reads the state when it starts: a change (or close()) that came while it
-            # was being sent is still undrawn, so only an idle throttle may stop.
-            if self._closing and not self._dirty.is_set():
-                return
 
     async def _draw(self) -> None:
-        self._dirty.clear()
+        self._dirty = False
         self._first, self._chars, self._urgent = None, 0, False
         self._last = self._clock()
         self.redraws += 1
@@ -114,10 +140,15 @@ class RedrawThrottle:
     async def close(self) -> None:
         """Draw the final state once, after any redraw in flight (never cut one in half)."""
         self._closing = True
-        self._wake.set()
         if self._task is None:
             await self._draw()
             return
-        self._dirty.set()
+        self._dirty = True
+        self._wake()
         await self._task
         self._task = None
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
