@@ -67,3 +67,30 @@ def test_first_imports_from_five_threads_at_once_all_succeed(demo_models_dir: Pa
         assert results == dict.fromkeys(
             ["weights", "tokenizer", "other tokenizer", "batching check", "streamer"], "ok"
         ), results
+
+
+async def test_two_local_models_loading_at_once_each_get_their_own_dtype(demo_models_dir: Path) -> None:
+    """transformers sets torch's default dtype for the whole process while it builds a model: two
+    bfloat16 models built at once (``bench duel``'s app mode) set and put back each other's. Without
+    the build lock, 6 of 10 such pairs left a model half in float32 or the process's default at
+    bfloat16, so that later tensors, and the next model, came out in the wrong dtype."""
+    import asyncio
+
+    import torch
+
+    from playground.backends.local_transformers import TransformersBackend
+    from playground.core.config import TransformersModel
+
+    assert torch.get_default_dtype() == torch.float32
+    for _ in range(6):
+        backends = [
+            TransformersBackend(TransformersModel(**local_model_entry(demo_models_dir, name=f"m{n}", dtype="bfloat16",
+                                                                      batching=False)),
+                                demo_models_dir / "demo-b", random_weights=True)
+            for n in range(2)
+        ]
+        await asyncio.gather(*(backend.load() for backend in backends))
+        for backend in backends:
+            assert backend._loaded is not None
+            assert {p.dtype for p in backend._loaded[0].parameters()} == {torch.bfloat16}
+        assert torch.get_default_dtype() == torch.float32

@@ -34,6 +34,13 @@ OPTIONAL_MODULES = (
 _lock = threading.Lock()
 _module: ModuleType | None = None
 
+# transformers builds a model under torch's default dtype set for the whole process
+# (``torch.set_default_dtype``, put back when the model is made). Two models built at once in one
+# process (two local models loading together: ``bench duel``'s app mode, a batch run whose sides
+# load on their first requests) then set and put back each other's: 6 of 10 such pairs left a
+# model half in float32 or the process's default at bfloat16. So models are built one at a time.
+model_build_lock = threading.Lock()
+
 
 def import_transformers() -> ModuleType:
     """The transformers module with every name this package uses already resolved."""

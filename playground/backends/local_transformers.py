@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.backends.batching_engine import BatchingEngine, Progress, missing_reason, warm_up
-from playground.backends.hf_import import import_transformers
+from playground.backends.hf_import import import_transformers, model_build_lock
 from playground.backends.hf_tokenizer import INLINE_CHARS, LocalCounting, LocalTokenizer
 from playground.backends.token_text import IncrementalDecoder
 from playground.core.config import TransformersModel
@@ -90,10 +90,12 @@ class TransformersBackend(LocalCounting):
                 if dtype == "auto":
                     dtype = getattr(config, "dtype", None) or torch.float32
                     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-                with torch.device(device):  # initialised where it runs: a 4B model in seconds, not minutes
+                # Initialised where it runs: a 4B model in seconds, not minutes.
+                with model_build_lock, torch.device(device):
                     model = AutoModelForCausalLM.from_config(config, dtype=dtype)
             else:
-                model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
+                with model_build_lock:
+                    model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
             model.to(device)
             model.eval()
             self._loaded = (model, tokenizer)
