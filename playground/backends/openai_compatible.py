@@ -108,8 +108,9 @@ class OpenAICompatibleBackend:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.model.timeout_s,
                                             sock_read=self.model.timeout_s)
             connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_EXPIRY_S)
+            # trust_env: HTTP(S)_PROXY and NO_PROXY as the counting client (httpx) reads them.
             self._streams = _SharedSession(loop, aiohttp.ClientSession(
-                timeout=timeout, connector=connector, read_bufsize=MAX_EVENT_BYTES,
+                timeout=timeout, connector=connector, read_bufsize=MAX_EVENT_BYTES, trust_env=True,
                 headers={"Authorization": f"Bearer {self.model.api_key() or 'EMPTY'}"}))
         shared = self._streams
         shared.users += 1
