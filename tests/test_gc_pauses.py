@@ -44,7 +44,7 @@ def test_old_pauses_are_dropped_and_a_window_is_kept() -> None:
 # and after freezing them, each the fastest of three.
 FREEZE_SCRIPT = """
 import gc, json, time
-import chainlit.server, sqlmodel, openai, httpx  # noqa: F401
+import chainlit.server, sqlmodel, aiohttp, httpx  # noqa: F401
 import playground.ui.duel_flow  # noqa: F401
 from playground.core.gc_pauses import freeze_startup_objects
 
