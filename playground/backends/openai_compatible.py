@@ -347,10 +347,7 @@ def _status_detail(text: str) -> str:
     except ValueError:
         return text.strip()[:300] or "(no body)"
     if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        for key in ("message", "detail"):
-            if body.get(key):
-                return str(body[key])
+        message = _error_of(body).get("message") or body.get("message") or body.get("detail")
+        if message:
+            return str(message)
     return text.strip()[:300]
