@@ -28,6 +28,7 @@ APP_FILE_PATTERNS = (
     ".chainlit/config.toml",
     "prompts/*.yaml",
     "public/elements/*.jsx",
+    "public/*.js",
 )
 
 

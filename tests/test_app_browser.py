@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Response, Route, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from playground.devtools.vllm_server import VLLMServer
@@ -638,3 +639,44 @@ def test_the_needle_command_sweeps_both_models_and_draws_the_heat_maps(page: Pag
     assert [tuple(r) for r in cells] == [("L256-D0-R0", 2, 2), ("L256-D100-R0", 2, 2)]
     send(page, "/needle 12q")  # a bad spec is refused with how to write one
     expect(page.get_by_text("Not run: --lengths")).to_be_visible(timeout=30_000)
+
+
+SESSION_COOKIE = "**/set-session-cookie"
+
+
+def test_reloading_a_thread_page_reopens_it_when_the_session_cookie_answers_cross(
+    page: Page, app: ChainlitApp
+) -> None:
+    """On a thread page's first load Chainlit's client connects twice (once before, once after it
+    notes the thread to resume), each after a POST to /set-session-cookie; the socket opened last
+    wins. A loaded server or proxy can answer the second POST first: without the app's ordering
+    script the socket that resumes nothing wins and the page spins for ever."""
+    open_chat(page, app.url)
+    finish_turn(page, app, "Tell me about the rain.")
+    expect(page).to_have_url(re.compile(r"/thread/[0-9a-f-]+$"), timeout=30_000)
+    answer = page.get_by_test_id("pane-a").first.inner_text()
+
+    held: list[Route] = []
+    posted: list[str] = []
+
+    def second_first(route: Route) -> None:
+        posted.append(route.request.url)
+        if not held:
+            held.append(route)  # the first POST waits until the second is answered
+            return
+        route.fulfill(response=route.fetch())
+        for first in held:
+            first.continue_()
+        held.clear()
+
+    page.route(SESSION_COOKIE, second_first)
+    page.reload()
+    try:
+        expect(page.get_by_test_id("pane-a").first).to_have_text(answer, timeout=60_000)
+        expect(page.locator("#chat-input")).to_be_visible(timeout=30_000)
+    except AssertionError:
+        dump_for_diagnosis(page, app)
+        raise
+    finally:
+        page.unroute(SESSION_COOKIE)
+    assert len(posted) == 2, posted  # the race this test is about did happen

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -94,12 +95,23 @@ SHIPPED = {
     "chainlit_app.py", "chainlit.md", "playground.yaml", "playground.demo.yaml", ".chainlit/config.toml",
     *(f"prompts/{p.name}" for p in (PROJECT_ROOT / "prompts").glob("*.yaml")),
     *(f"public/elements/{p.name}" for p in (PROJECT_ROOT / "public" / "elements").glob("*.jsx")),
+    *(f"public/{p.name}" for p in (PROJECT_ROOT / "public").glob("*.js")),
 }
 # What the checkout has that a build must not need or take: environments, outputs, caches.
 NOT_SOURCES = shutil.ignore_patterns(
     ".git", ".venv", ".venv-vllm", ".demo-models", ".files", "build", "dist", "tmp", "tests", "__pycache__",
     "*.db", "*.db-*", ".*_cache", "playground.egg-info", "_shipped", ".playground-app",
 )
+
+
+def test_the_script_chainlit_loads_into_every_page_is_shipped() -> None:
+    """.chainlit/config.toml names it by URL; a renamed file would only show as a 404 in a browser."""
+    ui = tomllib.loads((PROJECT_ROOT / ".chainlit" / "config.toml").read_text())["UI"]
+    url = ui["custom_js"]
+    assert url.startswith("/public/")
+    relative = url.removeprefix("/")
+    assert (PROJECT_ROOT / relative).is_file()
+    assert relative in SHIPPED
 
 
 def test_wheel_carries_the_app_files_and_migrations(tmp_path: Path) -> None:
