@@ -221,6 +221,9 @@ async def drive(browser: Browser, stack: ReplicaStack) -> None:
     await asyncio.to_thread(stack.kill, dead)
     victim.phase = "after"
     await victim.page.reload()  # still with the cookie naming the dead replica: HAProxy redispatches
+    # The page is the conversation's (/thread/<id>): its first load connects twice, and only the
+    # app's public/session_cookie_order.js keeps the resuming connection the one that stays
+    # (tested alone, with the answers crossed on purpose, in test_app_browser.py).
     # The replicas share CHAINLIT_AUTH_SECRET: the rater's login token is valid on the survivor,
     # so the reloaded page opens the chat without asking for the password again.
     await victim.wait_chat()
