@@ -515,16 +515,20 @@ def test_the_queue_hands_batch_answers_blind_and_shows_the_checks_after_the_vote
     browser: Browser, app: ChainlitApp
 ) -> None:
     run_batch_into(app, 2)
-    batch_turns = [r[0] for r in rows(app.db_url, "SELECT t.id FROM turns t JOIN conversations c "
-                                                  "ON c.id = t.conversation_id WHERE c.kind = 'batch' ORDER BY t.id")]
-    assert len(batch_turns) == 2
+    # The queue hands items in the order they were stored; a batch stores each item when both its
+    # answers are in, so the second item of the set may come first.
+    stored = rows(app.db_url, "SELECT t.id, t.prompt FROM turns t JOIN conversations c "
+                              "ON c.id = t.conversation_id WHERE c.kind = 'batch' ORDER BY t.id")
+    batch_turns = [r["id"] for r in stored]
+    first, second = (r["prompt"] for r in stored)
+    assert {first, second} == {"Calculate: 15 + 27 = ?", "Calculate: 100 - 37 = ?"}
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         page = context.new_page()
         open_chat(page, app.url, OTHER_RATER)
         page.get_by_text("Rate the queue").click()  # a starter of the new chat
         expect(page.get_by_text("0 of 2 rated by 2 raters")).to_be_visible(timeout=30_000)
-        expect(page.get_by_text("Calculate: 15 + 27 = ?")).to_be_visible()
+        expect(page.get_by_text(first)).to_be_visible()
         expect(page.get_by_test_id("pane-a-status")).to_have_text("done")
         assert page.get_by_test_id("pane-a-model").count() == 0 and "vllm-demo" not in page.content()
         rate(page)
@@ -533,7 +537,7 @@ def test_the_queue_hands_batch_answers_blind_and_shows_the_checks_after_the_vote
         expect(page.get_by_test_id("reveal-a").first).to_be_visible()
         expect(page.get_by_test_id("check-a").first).to_contain_text("reference answer")
         # The next item comes by itself, blind again.
-        expect(page.get_by_text("Calculate: 100 - 37 = ?")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text(second)).to_be_visible(timeout=30_000)
         expect(page.get_by_text("You rated 1 ·")).to_be_visible()
         rate(page, turn=1)
         expect(page.get_by_text("Nothing left for you in the queue.")).to_be_visible(timeout=30_000)
