@@ -683,4 +683,4 @@ def test_reloading_a_thread_page_reopens_it_when_the_session_cookie_answers_cros
         raise
     finally:
         page.unroute(SESSION_COOKIE)
-    assert len(posted) == 2, posted  # the race this test is about did happen
+    assert len(posted) >= 2, posted  # the race this test is about did happen
