@@ -41,6 +41,8 @@ from playground.core.reasoning import ThinkSplitter
 
 log = logging.getLogger(__name__)
 
+RANDOM_WEIGHTS_SEED = 0
+
 
 class TransformersBackend(LocalCounting):
     def __init__(self, model: TransformersModel, path: Path, random_weights: bool = False) -> None:
@@ -90,8 +92,11 @@ class TransformersBackend(LocalCounting):
                 if dtype == "auto":
                     dtype = getattr(config, "dtype", None) or torch.float32
                     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-                # Initialised where it runs: a 4B model in seconds, not minutes.
+                # Initialised where it runs: a 4B model in seconds, not minutes. Drawn from a
+                # fixed seed, so that every build of a config is the same model: a benchmark's
+                # runs, and a worker's model and an in-process one, answer alike.
                 with model_build_lock, torch.device(device):
+                    torch.manual_seed(RANDOM_WEIGHTS_SEED)
                     model = AutoModelForCausalLM.from_config(config, dtype=dtype)
             else:
                 with model_build_lock:
