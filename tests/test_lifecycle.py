@@ -21,8 +21,11 @@ from playground.evalsets.prompt_sets import load_listed_set, parse_prompt_set
 from playground.store.database import Database
 from playground.store.queue import batch_rater_id
 from playground.store.raters import add_rater
+from playground.store.ratings import submit_rating
 from playground.store.records import stored_checks
 from playground.store.tables import Conversation, Response, Turn
+
+from .store_helpers import submission
 
 
 def fake_config() -> PlaygroundConfig:
@@ -88,7 +91,8 @@ async def test_an_item_turn_stores_the_verdicts_and_what_they_were_checked_again
     left = FakeBackend("left", [words_script("<think>maybe 41</think>It is 42.")])
     right = FakeBackend("right", [words_script("It is 41.")])
     duel = Duel.from_config(config, fake_pool(config, left, right))
-    run = TurnRun(db, duel, await chat_seat(db), TurnInput.from_item("quick-20", item))
+    seat = await chat_seat(db)
+    run = TurnRun(db, duel, seat, TurnInput.from_item("quick-20", item))
     turn = await run.play()
     stored = await responses_of(db, turn.id)  # type: ignore[arg-type]
     assert (stored["a"].reference_match, stored["b"].reference_match) == (True, False)
@@ -97,6 +101,8 @@ async def test_an_item_turn_stores_the_verdicts_and_what_they_were_checked_again
     assert (turn.prompt_set, turn.item_id, turn.category) == ("quick-20", "math_01", "math")
     checks = await stored_checks(db, turn.id)  # type: ignore[arg-type]
     assert checks is not None and checks["a"].startswith("✓") and checks["b"].startswith("✗")
+    # Rated, the acknowledgement carries the same verdicts, known in the rating's transaction.
+    assert (await submit_rating(db, seat.owner, submission(turn.id))).checks == checks  # type: ignore[arg-type]
     assert left.requests[0][0] == [{"role": "user", "content": "Calculate: 15 + 27 = ?"}]
 
 

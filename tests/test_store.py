@@ -131,6 +131,9 @@ async def test_rating_is_stored_reveals_and_updates_in_place(db: Database) -> No
         "winner": "model_a", "comment": "clear",
         "a": {"accuracy": 4, "fluency": 5}, "b": {"accuracy": 2, "fluency": 3},
     }
+    # The acknowledgement shows what was stored without reading it back: the same values.
+    assert stored.saved == await ratings_of_turn(db, turns[0].id, rater.id)  # type: ignore[arg-type]
+    assert stored.checks is None  # a typed prompt has no automatic checks
     async with db.sessions() as session:
         conversation = await session.get(Conversation, turns[0].conversation_id)
     assert conversation.revealed_at is not None  # type: ignore[union-attr]
@@ -138,6 +141,8 @@ async def test_rating_is_stored_reveals_and_updates_in_place(db: Database) -> No
     # Changed: the same rows are updated; after the reveal the vote is no longer blind.
     again = await submit_rating(db, rater.id, submission(turns[0].id, winner="tie", a=(1, 1)))
     assert again.changed and not again.blind
+    assert again.saved == await ratings_of_turn(db, turns[0].id, rater.id)  # type: ignore[arg-type]
+    assert again.saved["winner"] == "tie" and again.saved["a"] == {"accuracy": 1, "fluency": 1}
     assert (await count(db, Rating), await count(db, Vote)) == (2, 1)
     async with db.sessions() as session:
         vote = (await session.exec(select(Vote))).one()

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from playground.core.events import FinishReason
 from playground.core.generation import GenerationRecord
@@ -54,8 +54,9 @@ async def ensure_conversation(
 ) -> Conversation:
     """The conversation row for a Chainlit thread (or a batch item), created on its first turn,
     with how its pair was chosen and that (unordered) pair's probability."""
-    async with db.transaction() as session:
-        conversation = await session.get(Conversation, conversation_id)
+
+    def ensure(session: Session) -> Conversation:
+        conversation = session.get(Conversation, conversation_id)
         if conversation is None:
             conversation = Conversation(
                 id=conversation_id,
@@ -70,7 +71,9 @@ async def ensure_conversation(
             session.add(conversation)
         elif conversation.rater_id != rater_id:
             raise PermissionError(f"conversation {conversation_id} belongs to another rater")
-    return conversation
+        return conversation
+
+    return await db.write(ensure)
 
 
 async def is_revealed(db: Database, conversation_id: str) -> bool:
@@ -98,14 +101,14 @@ async def save_turn(
 ) -> Turn:
     """Store a finished turn (done, error or stopped on each side) and both responses, with the
     automatic checks of a prompt-set item's answers."""
-    async with db.transaction() as session:
-        conversation = await session.get(Conversation, conversation_id)
+
+    # One hand-over to the database (Database.write): no round trips through a busy event loop.
+    def store(session: Session) -> Turn:
+        conversation = session.get(Conversation, conversation_id)
         if conversation is None:
             raise LookupError(f"no conversation {conversation_id}")
-        position = (
-            await session.exec(
-                select(func.count()).select_from(Turn).where(col(Turn.conversation_id) == conversation_id)
-            )
+        position = session.exec(
+            select(func.count()).select_from(Turn).where(col(Turn.conversation_id) == conversation_id)
         ).one()
         turn = Turn(
             conversation_id=conversation_id,
@@ -120,7 +123,7 @@ async def save_turn(
             item_id=item_id,
         )
         session.add(turn)
-        await session.flush()
+        session.flush()
         assert turn.id is not None  # given by the flush
         for position_of_document, document_id in enumerate(document_ids):
             session.add(TurnDocument(turn_id=turn.id, document_id=document_id, position=position_of_document))
@@ -158,7 +161,9 @@ async def save_turn(
                     cached_tokens=record.cached_tokens,
                 )
             )
-    return turn
+        return turn
+
+    return await db.write(store)
 
 
 def record_of(response: Response) -> GenerationRecord:

@@ -62,15 +62,23 @@ class PlaygroundDataLayer(SQLAlchemyDataLayer):
         rating waited seconds for its commit."""
         reads = query.lstrip().upper().startswith(("SELECT", "WITH"))
         try:
-            async with (self.db.reading() if reads else self.db.transaction("background")) as session:
-                result: Any = await session.execute(text(query), parameters)  # a CursorResult
-                if result.returns_rows:
-                    rows: list[dict[str, Any]] = self.clean_result([dict(row._mapping) for row in result.fetchall()])
-                    return rows
-                return int(result.rowcount)
+            if reads:
+                async with self.db.reading() as session:
+                    return self._outcome(await session.execute(text(query), parameters))
+            # A write is one hand-over to the database (Database.write), not a round trip per step.
+            return await self.db.write(
+                lambda session: self._outcome(session.execute(text(query), parameters)), "background"
+            )
         except SQLAlchemyError as exc:  # as Chainlit's own: its callers take None for "nothing"
             log.warning("Chainlit's data layer statement failed: %s", exc)
             return None
+
+    def _outcome(self, result: Any) -> list[dict[str, Any]] | int:
+        """A statement's rows (a CursorResult's), or how many rows it changed."""
+        if result.returns_rows:
+            rows: list[dict[str, Any]] = self.clean_result([dict(row._mapping) for row in result.fetchall()])
+            return rows
+        return int(result.rowcount)
 
     async def create_element(self, element: Any) -> None:
         return None  # rebuilt from the playground's tables in get_thread

@@ -25,8 +25,8 @@ from playground.arena.lifecycle import ConversationSeat, TurnInput, TurnRun
 from playground.core.events import SideEvent
 from playground.core.generation import Generation
 from playground.core.vocabulary import SIDES, Side
-from playground.store.ratings import RatingRefused, ratings_of_turn, submit_rating
-from playground.store.records import load_conversation, record_of, stored_checks
+from playground.store.ratings import RatingRefused, submit_rating
+from playground.store.records import load_conversation, record_of
 from playground.ui.context import AppContext
 from playground.ui.language import say
 from playground.ui.markdown_stream import StreamingMarkdown
@@ -188,15 +188,13 @@ async def rate(app: AppContext, payload: Any) -> dict[str, Any]:
             shown["rating"].props = {**rating_panel_props(turn_id), "error": str(exc)}
             await push(shown["rating"])
         return {"ok": False, "message": str(exc)}
-    saved = await ratings_of_turn(app.db, stored.turn_id, rater_id)
     # A gold item's answers are never named: "(gold answer a)" would tell the rater which items
     # check them, and the queue mixes gold in unmarked.
     names = None if stored.gold else {"a": stored.model_a, "b": stored.model_b}
     acknowledged = say("rating.updated" if stored.changed else "rating.saved")
     if shown:
         shown["rating"].props = rating_panel_props(
-            stored.turn_id, saved=saved, revealed=names, message=acknowledged,
-            checks=await stored_checks(app.db, stored.turn_id),
+            stored.turn_id, saved=stored.saved, revealed=names, message=acknowledged, checks=stored.checks,
         )
         await push(shown["rating"])
     if shown and shown.get("queue"):
