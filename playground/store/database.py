@@ -9,25 +9,24 @@ SQLite is set up for many writers in one process and a few processes: WAL (reade
 for the writer), ``synchronous=FULL`` (a committed rating survives a power cut), a busy timeout,
 and ``BEGIN IMMEDIATE`` so that a transaction takes the write lock at its start: a deferred one
 that reads and then writes can fail at once with "database is locked", which no timeout prevents.
-Writers inside one process also queue on the event loop, so they wait their turn there instead
-of in SQLite's sleeping busy handler, urgent ones (ratings, turns) before background ones
-(Chainlit's history bookkeeping): :mod:`playground.store.write_queue`.
+Writers inside one process queue for one writer thread, so they wait their turn there instead of
+in SQLite's sleeping busy handler, urgent ones (ratings, turns) before background ones (Chainlit's
+history bookkeeping): :mod:`playground.store.write_queue`.
 
-The writes that many raters make at once (a rating, a finished turn, Chainlit's bookkeeping) go
-through :meth:`Database.write`: a function of a plain (sync) session, which on SQLite runs whole,
-in one hand-over, in the process's writer thread. Through aiosqlite every statement is a round
-trip between its thread and the event loop, and on a loop busy with 100 streams each round trip
-waits for the loop's other work: with 50 raters a rating's seven statements, times the writers
-queued before it, kept its "Saved." waiting seconds. On PostgreSQL the same function runs in the
-async session (``run_sync``): there, writers do not queue for one lock.
+The writes that many raters make at once (a rating, a finished turn, a new conversation,
+Chainlit's bookkeeping) go through :meth:`Database.write`: a function of a plain (sync) session,
+which on SQLite that thread runs whole, one job after the other. Through aiosqlite every statement
+is a round trip between its thread and the event loop, and on a loop busy with 100 streams each
+round trip waits for the loop's other work: with 50 raters a rating's seven statements, times the
+writers queued before it, kept its "Saved." waiting seconds. Other writers (:meth:`transaction`,
+an async session) borrow the lock from that thread for their transaction. On PostgreSQL the same
+function runs in an async session (``run_sync``): there, writers do not queue for one lock.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -129,17 +128,14 @@ class Database:
     url: str
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
-    _write_queue: WriteQueue | None = field(init=False, default=None)
-    _writer_engine: Engine | None = field(init=False, default=None)
-    _writer: ThreadPoolExecutor | None = field(init=False, default=None)
+    _writes: WriteQueue | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.url = database_url(self.url)
         self.engine = make_engine(self.url)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         if is_sqlite(self.url):
-            self._write_queue = WriteQueue()
-            self._writer_engine = make_writer_engine(self.url)
+            self._writes = WriteQueue(make_writer_engine(self.url))
 
     @classmethod
     def from_env(cls) -> Database:
@@ -154,45 +150,26 @@ class Database:
         """A session in one transaction: committed when the block ends, rolled back on error.
         When this returns, what was written is on disk. ``background``: a write nobody waits for
         (on SQLite it lets every urgent one go first)."""
-        if self._write_queue is None:
+        if self._writes is None:
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        await self._write_queue.acquire(priority)
+        release = await self._writes.hold(priority)
         try:
             async with self.sessions() as session, session.begin():
                 yield session
         finally:
-            self._write_queue.release()
+            release.set()
 
     async def write(self, work: Callable[[Session], T], priority: Priority = "urgent") -> T:
         """``work(session)`` in one transaction, committed (on disk) when this returns; its
         exception rolls the transaction back and is raised here. ``work`` must not touch the
         event loop: on SQLite it runs in the writer thread, in its turn in the write queue."""
-        if self._write_queue is None:
+        if self._writes is None:
             async with self.sessions() as session, session.begin():
                 # sqlmodel's AsyncSession runs it in its sync session, a sqlmodel Session.
                 return await session.run_sync(lambda sync: work(cast(Session, sync)))
-        assert self._writer_engine is not None
-        await self._write_queue.acquire(priority)
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playground-sqlite-writer")
-        try:
-            done = asyncio.get_running_loop().run_in_executor(self._writer, self._write_in_thread, work)
-        except BaseException:
-            self._write_queue.release()
-            raise
-        # The lock is handed on when the thread is done, not when a cancelled caller stops waiting.
-        done.add_done_callback(lambda _: self._release_write())
-        return await asyncio.shield(done)
-
-    def _release_write(self) -> None:
-        assert self._write_queue is not None
-        self._write_queue.release()
-
-    def _write_in_thread(self, work: Callable[[Session], T]) -> T:
-        with Session(self._writer_engine, expire_on_commit=False) as session, session.begin():
-            return work(session)
+        return await self._writes.run(work, priority)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -203,10 +180,6 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
-        if self._writer is not None:
-            assert self._writer_engine is not None
-            # Its connection closes in the thread that made it (sqlite3 objects stay in one thread).
-            await asyncio.get_running_loop().run_in_executor(self._writer, self._writer_engine.dispose)
-            self._writer.shutdown(wait=True)
-            self._writer = None
+        if self._writes is not None:
+            await self._writes.close()
         await self.engine.dispose()
