@@ -118,3 +118,19 @@ async def test_the_writer_thread_ends_on_dispose_and_a_new_one_serves_later_writ
     await db.write(insert(1))
     assert await rows(db) == [1]
     await db.dispose()
+
+
+async def test_a_read_in_a_reader_thread_does_not_wait_for_the_writer(sqlite: tuple[Database, WriteQueue]) -> None:
+    db, _ = sqlite
+    await db.write(insert(1))
+    threads: list[int] = []
+
+    def read(session: Session) -> list[int]:
+        threads.append(threading.get_ident())
+        return list(session.execute(text("SELECT x FROM t")).scalars().all())
+
+    async with db.transaction() as session:  # the write lock is taken, and a row not yet committed
+        await session.execute(text("INSERT INTO t VALUES (2)"))
+        assert await asyncio.wait_for(db.read(read), 10) == [1]  # the snapshot before it
+    assert await db.read(read) == [1, 2]
+    assert threads[0] != threading.get_ident()

@@ -191,20 +191,23 @@ async def load_conversation(
     db: Database, conversation_id: str
 ) -> tuple[Conversation, list[tuple[Turn, dict[str, Response]]]] | None:
     """A conversation with its turns in order, each with its responses by side."""
-    async with db.reading() as session:
-        conversation = await session.get(Conversation, conversation_id)
+
+    def load(session: Session) -> tuple[Conversation, list[Turn], list[Response]] | None:
+        conversation = session.get(Conversation, conversation_id)
         if conversation is None:
             return None
-        turns = (
-            await session.exec(
-                select(Turn).where(col(Turn.conversation_id) == conversation_id).order_by(col(Turn.position))
-            )
-        ).all()
-        responses = (
-            await session.exec(
-                select(Response).where(col(Response.turn_id).in_([t.id for t in turns]))
-            )
-        ).all()
+        turns = list(session.exec(
+            select(Turn).where(col(Turn.conversation_id) == conversation_id).order_by(col(Turn.position))
+        ).all())
+        return conversation, turns, list(session.exec(
+            select(Response).where(col(Response.turn_id).in_([t.id for t in turns]))
+        ).all())
+
+    # One hand-over (Database.read): a rater's reload and the names' reveal read it on a busy loop.
+    loaded = await db.read(load)
+    if loaded is None:
+        return None
+    conversation, turns, responses = loaded
     by_turn: dict[int, dict[str, Response]] = {}
     for response in responses:
         by_turn.setdefault(response.turn_id, {})[response.side] = response
