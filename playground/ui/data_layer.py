@@ -62,10 +62,10 @@ class PlaygroundDataLayer(SQLAlchemyDataLayer):
         rating waited seconds for its commit."""
         reads = query.lstrip().upper().startswith(("SELECT", "WITH"))
         try:
+            # One hand-over to the database (Database.read, Database.write), not a round trip per
+            # step through the loop: every request Chainlit answers reads the user first.
             if reads:
-                async with self.db.reading() as session:
-                    return self._outcome(await session.execute(text(query), parameters))
-            # A write is one hand-over to the database (Database.write), not a round trip per step.
+                return await self.db.read(lambda session: self._outcome(session.execute(text(query), parameters)))
             return await self.db.write(
                 lambda session: self._outcome(session.execute(text(query), parameters)), "background"
             )
