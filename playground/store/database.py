@@ -9,34 +9,22 @@ SQLite is set up for many writers in one process and a few processes: WAL (reade
 for the writer), ``synchronous=FULL`` (a committed rating survives a power cut), a busy timeout,
 and ``BEGIN IMMEDIATE`` so that a transaction takes the write lock at its start: a deferred one
 that reads and then writes can fail at once with "database is locked", which no timeout prevents.
-Writers inside one process queue for one writer thread, so they wait their turn there instead of
-in SQLite's sleeping busy handler, urgent ones (ratings, turns) before background ones (Chainlit's
-history bookkeeping): :mod:`playground.store.write_queue`.
-
-The writes that many raters make at once (a rating, a finished turn, a new conversation,
-Chainlit's bookkeeping) go through :meth:`Database.write`: a function of a plain (sync) session,
-which on SQLite that thread runs whole, one job after the other. Through aiosqlite every statement
-is a round trip between its thread and the event loop, and on a loop busy with 100 streams each
-round trip waits for the loop's other work: with 50 raters a rating's seven statements, times the
-writers queued before it, kept its "Saved." waiting seconds. Other writers (:meth:`transaction`,
-an async session) borrow the lock from that thread for their transaction. On PostgreSQL the same
-function runs in an async session (``run_sync``): there, writers do not queue for one lock.
+Writers inside one process also queue on the event loop, so they wait their turn there instead
+of in SQLite's sleeping busy handler, urgent ones (ratings, turns) before background ones
+(Chainlit's history bookkeeping): :mod:`playground.store.write_queue`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playground.core.locations import default_sqlite_path
@@ -44,9 +32,6 @@ from playground.store.write_queue import Priority, WriteQueue
 
 DATABASE_URL_ENV = "PLAYGROUND_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_S = 30
-
-READER_THREADS = 4
-T = TypeVar("T")
 
 
 class DatabaseError(Exception):
@@ -86,35 +71,8 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
     engine = create_async_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, pool_size=5, pool_timeout=120
     )
-    _set_up_sqlite(engine.sync_engine, foreign_keys=foreign_keys)
-    return engine
 
-
-def make_reader_engine(url: str, threads: int) -> Engine:
-    """The SQLite engine of the reader threads: snapshot reads (a deferred BEGIN), one connection
-    per thread at most; a connection is used by one thread at a time, not always the same one."""
-    engine = create_engine(
-        make_url(url).set(drivername="sqlite"),
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-        pool_size=threads, max_overflow=0, execution_options={READ_ONLY_OPTION: True},
-    )
-    _set_up_sqlite(engine, foreign_keys=True)
-    return engine
-
-
-def make_writer_engine(url: str) -> Engine:
-    """The SQLite engine of the writer thread: the same file and settings, the plain sqlite3 driver
-    (one connection, used by that thread alone)."""
-    engine = create_engine(
-        make_url(url).set(drivername="sqlite"), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
-        pool_size=1, max_overflow=0,
-    )
-    _set_up_sqlite(engine, foreign_keys=True)
-    return engine
-
-
-def _set_up_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
-    @event.listens_for(engine, "connect")
+    @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (below).
         dbapi_connection.isolation_level = None
@@ -127,13 +85,15 @@ def _set_up_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
+    @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(connection: Any) -> None:
         # Writers take the write lock up front (no deadlocking lock upgrades); a session opened
         # with Database.reading() only reads, from a WAL snapshot, and must not hold the lock
         # while it streams an export for minutes.
         deferred = connection.get_execution_options().get(READ_ONLY_OPTION, False)
         connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+    return engine
 
 
 @dataclass
@@ -143,17 +103,14 @@ class Database:
     url: str
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
-    _writes: WriteQueue | None = field(init=False, default=None)
-    _reader_engine: Engine | None = field(init=False, default=None)
-    _readers: ThreadPoolExecutor | None = field(init=False, default=None)
+    _write_queue: WriteQueue | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.url = database_url(self.url)
         self.engine = make_engine(self.url)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         if is_sqlite(self.url):
-            self._writes = WriteQueue(make_writer_engine(self.url))
-            self._reader_engine = make_reader_engine(self.url, READER_THREADS)
+            self._write_queue = WriteQueue()
 
     @classmethod
     def from_env(cls) -> Database:
@@ -168,41 +125,16 @@ class Database:
         """A session in one transaction: committed when the block ends, rolled back on error.
         When this returns, what was written is on disk. ``background``: a write nobody waits for
         (on SQLite it lets every urgent one go first)."""
-        if self._writes is None:
+        if self._write_queue is None:
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        release = await self._writes.hold(priority)
+        await self._write_queue.acquire(priority)
         try:
             async with self.sessions() as session, session.begin():
                 yield session
         finally:
-            release.set()
-
-    async def write(self, work: Callable[[Session], T], priority: Priority = "urgent") -> T:
-        """``work(session)`` in one transaction, committed (on disk) when this returns; its
-        exception rolls the transaction back and is raised here. ``work`` must not touch the
-        event loop: on SQLite it runs in the writer thread, in its turn in the write queue."""
-        if self._writes is None:
-            async with self.sessions() as session, session.begin():
-                # sqlmodel's AsyncSession runs it in its sync session, a sqlmodel Session.
-                return await session.run_sync(lambda sync: work(cast(Session, sync)))
-        return await self._writes.run(work, priority)
-
-    async def read(self, work: Callable[[Session], T]) -> T:
-        """``work(session)`` on a snapshot, without the write lock; on SQLite whole in a reader
-        thread (one hand-over, not a round trip per statement through a busy loop, and no wait
-        for one of the async engine's few connections)."""
-        if self._reader_engine is None:
-            async with self.reading() as session:
-                return await session.run_sync(lambda sync: work(cast(Session, sync)))
-        if self._readers is None:
-            self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="playground-sqlite-reader")
-        return await asyncio.get_running_loop().run_in_executor(self._readers, self._read_in_thread, work)
-
-    def _read_in_thread(self, work: Callable[[Session], T]) -> T:
-        with Session(self._reader_engine, expire_on_commit=False) as session, session.begin():
-            return work(session)
+            self._write_queue.release()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -213,11 +145,4 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
-        if self._writes is not None:
-            await self._writes.close()
-        if self._readers is not None:
-            readers, self._readers = self._readers, None
-            await asyncio.to_thread(readers.shutdown)
-        if self._reader_engine is not None:
-            self._reader_engine.dispose()
         await self.engine.dispose()

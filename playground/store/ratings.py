@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from playground.core.vocabulary import SIDES, Winner
 from playground.store.database import Database
@@ -103,8 +103,8 @@ class StoredRating(BaseModel):
     gold: bool = False  # a gold item: its answers stay unnamed, so that no rater learns which are gold
     updated_at: datetime
     # What the panel shows once saved, as ratings_of_turn reads it back, and the automatic checks'
-    # verdicts as stored_checks reads them: known in the transaction, so the acknowledgement needs
-    # no more reads.
+    # verdicts as stored_checks reads them: known here, so the acknowledgement reads nothing more
+    # (with many raters at once every read is a wait for the event loop and a pool connection).
     saved: dict[str, Any]
     checks: dict[str, str] | None = None
 
@@ -112,90 +112,102 @@ class StoredRating(BaseModel):
 async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredRating:
     """Check and store one turn's ratings and vote for ``rater_id``; raise RatingRefused."""
     submission = payload if isinstance(payload, RatingSubmission) else RatingSubmission.parse(payload)
-    # Checked and written in one transaction, in one hand-over to the database (Database.write):
-    # with many raters at once, the turn's checks cost no round trips through the event loop.
-    return await db.write(lambda session: _store_rating(session, db.dialect, rater_id, submission, utcnow()))
-
-
-def _store_rating(session: Session, dialect: str, rater_id: int, submission: RatingSubmission,
-                  now: datetime) -> StoredRating:
-    if dialect == "postgresql":
-        # One rater's submits one at a time (the duplicate check reads, then writes); SQLite's
-        # BEGIN IMMEDIATE already serializes whole transactions.
-        session.exec(select(Rater.id).where(Rater.id == rater_id).with_for_update())
-    turn = session.get(Turn, submission.turn_id)
-    if turn is None:
-        raise RatingRefused(f"Rating not saved: there is no turn {submission.turn_id}.")
-    turn_id = submission.turn_id
-    conversation = session.get(Conversation, turn.conversation_id)
-    assert conversation is not None  # a foreign key
-    batch = conversation.kind == "batch"
-    if batch:
-        # A batch item is rated by whoever the queue handed it to, and only by them.
-        handed = session.exec(
-            select(Assignment.id).where(Assignment.turn_id == turn.id, Assignment.rater_id == rater_id)
+    now = utcnow()
+    # What cannot change once a turn is stored (the turn, its conversation's owner and kind, its
+    # two answers, a queue hand-out) is checked from a snapshot, outside the write lock: with many
+    # raters at once every statement inside the lock is a round trip that all other writers wait
+    # for. What can change (an earlier vote, the names' reveal) is read in the transaction.
+    async with db.reading() as session:
+        turn = await session.get(Turn, submission.turn_id)
+        if turn is None:
+            raise RatingRefused(f"Rating not saved: there is no turn {submission.turn_id}.")
+        turn_id = submission.turn_id
+        conversation = await session.get(Conversation, turn.conversation_id)
+        assert conversation is not None  # a foreign key
+        batch = conversation.kind == "batch"
+        if batch:
+            # A batch item is rated by whoever the queue handed it to, and only by them.
+            handed = (await session.exec(
+                select(Assignment.id).where(Assignment.turn_id == turn.id, Assignment.rater_id == rater_id)
+            )).first()
+            if handed is None:
+                raise RatingRefused(
+                    f"Rating not saved: turn {submission.turn_id} was not handed to you by the rating queue."
+                )
+        elif conversation.rater_id != rater_id:
+            raise RatingRefused(
+                f"Rating not saved: turn {submission.turn_id} belongs to another rater's conversation."
+            )
+        responses = {
+            r.side: r
+            for r in (await session.exec(select(Response).where(Response.turn_id == turn.id))).all()
+        }
+        if set(responses) != set(SIDES):
+            raise RatingRefused(
+                f"Rating not saved: turn {submission.turn_id} has not finished on both sides yet."
+            )
+    async with db.transaction() as session:
+        if db.dialect == "postgresql":
+            # One rater's submits one at a time (the duplicate check reads, then writes); SQLite's
+            # BEGIN IMMEDIATE already serializes whole transactions.
+            await session.exec(select(Rater.id).where(Rater.id == rater_id).with_for_update())
+        revealed_at = (await session.exec(
+            select(Conversation.revealed_at).where(Conversation.id == conversation.id)
+        )).one()
+        conversation.revealed_at = revealed_at  # as it is now (a vote just before may have revealed)
+        earlier = (
+            await session.exec(select(Vote.id).where(Vote.turn_id == turn.id, Vote.rater_id == rater_id))
         ).first()
-        if handed is None:
-            raise RatingRefused(
-                f"Rating not saved: turn {submission.turn_id} was not handed to you by the rating queue."
+        # Cast blind only if the names were hidden when the turn was shown and still are now
+        # (a vote changed after the reveal is no longer blind).
+        # A batch item is shared by several raters: each is blind until their own first vote.
+        blind = earlier is None if batch else shown_blind(turn, conversation)
+        if earlier is None:
+            duplicate = await _same_prompt_voted(session, rater_id, turn, responses["a"].model, responses["b"].model)
+            if duplicate is not None:
+                raise RatingRefused(
+                    f"Rating not saved: you already voted on this prompt with the same two models (turn "
+                    f"{duplicate}); one vote per prompt and pair. Change that vote instead."
+                )
+        insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        # Both sides' scores in one statement (one round trip).
+        ratings = insert(Rating).values([
+            {"response_id": responses[side].id, "rater_id": rater_id, "accuracy": getattr(submission, side).accuracy,
+             "fluency": getattr(submission, side).fluency, "comment": submission.comment,
+             "created_at": now, "updated_at": now}
+            for side in SIDES
+        ])
+        await session.exec(
+            ratings.on_conflict_do_update(
+                index_elements=["response_id", "rater_id"],
+                set_={"accuracy": ratings.excluded.accuracy, "fluency": ratings.excluded.fluency,
+                      "comment": ratings.excluded.comment, "updated_at": now},
             )
-    elif conversation.rater_id != rater_id:
-        raise RatingRefused(
-            f"Rating not saved: turn {submission.turn_id} belongs to another rater's conversation."
         )
-    responses = {r.side: r for r in session.exec(select(Response).where(Response.turn_id == turn.id)).all()}
-    if set(responses) != set(SIDES):
-        raise RatingRefused(
-            f"Rating not saved: turn {submission.turn_id} has not finished on both sides yet."
+        statement = insert(Vote).values(
+            turn_id=turn.id,
+            rater_id=rater_id,
+            winner=submission.winner,
+            model_a=responses["a"].model,
+            model_b=responses["b"].model,
+            blind=blind,
+            time_on_task_s=submission.time_on_task_s,
+            created_at=now,
+            updated_at=now,
         )
-    earlier = session.exec(select(Vote.id).where(Vote.turn_id == turn.id, Vote.rater_id == rater_id)).first()
-    # Cast blind only if the names were hidden when the turn was shown and still are now
-    # (a vote changed after the reveal is no longer blind).
-    # A batch item is shared by several raters: each is blind until their own first vote.
-    blind = earlier is None if batch else shown_blind(turn, conversation)
-    if earlier is None:
-        duplicate = _same_prompt_voted(session, rater_id, turn, responses["a"].model, responses["b"].model)
-        if duplicate is not None:
-            raise RatingRefused(
-                f"Rating not saved: you already voted on this prompt with the same two models (turn "
-                f"{duplicate}); one vote per prompt and pair. Change that vote instead."
+        await session.exec(
+            statement.on_conflict_do_update(
+                index_elements=["turn_id", "rater_id"],
+                set_={"winner": submission.winner, "blind": blind, "updated_at": now,
+                      # The first measured time stays: a changed vote is not a new task.
+                      "time_on_task_s": func.coalesce(col(Vote.time_on_task_s), statement.excluded.time_on_task_s)},
             )
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    # Both sides' scores in one statement.
-    ratings = insert(Rating).values([
-        {"response_id": responses[side].id, "rater_id": rater_id, "accuracy": getattr(submission, side).accuracy,
-         "fluency": getattr(submission, side).fluency, "comment": submission.comment,
-         "created_at": now, "updated_at": now}
-        for side in SIDES
-    ])
-    session.exec(
-        ratings.on_conflict_do_update(
-            index_elements=["response_id", "rater_id"],
-            set_={"accuracy": ratings.excluded.accuracy, "fluency": ratings.excluded.fluency,
-                  "comment": ratings.excluded.comment, "updated_at": now},
         )
-    )
-    statement = insert(Vote).values(
-        turn_id=turn.id,
-        rater_id=rater_id,
-        winner=submission.winner,
-        model_a=responses["a"].model,
-        model_b=responses["b"].model,
-        blind=blind,
-        time_on_task_s=submission.time_on_task_s,
-        created_at=now,
-        updated_at=now,
-    )
-    session.exec(
-        statement.on_conflict_do_update(
-            index_elements=["turn_id", "rater_id"],
-            set_={"winner": submission.winner, "blind": blind, "updated_at": now,
-                  # The first measured time stays: a changed vote is not a new task.
-                  "time_on_task_s": func.coalesce(col(Vote.time_on_task_s), statement.excluded.time_on_task_s)},
-        )
-    )
-    if not batch and names_hidden(conversation):
-        session.exec(update(Conversation).where(col(Conversation.id) == conversation.id).values(revealed_at=now))
+        if not batch and names_hidden(conversation):
+            conversation.revealed_at = now  # the names are shown from now on
+            await session.exec(
+                update(Conversation).where(col(Conversation.id) == conversation.id).values(revealed_at=now)
+            )
     return StoredRating(
         turn_id=turn_id,
         changed=earlier is not None,
@@ -218,26 +230,26 @@ def _panel_values(winner: str, comment: str, scores: dict[str, dict[str, int]]) 
     return {"winner": winner, "comment": comment, **scores}
 
 
-def _same_prompt_voted(session: Session, rater_id: int, turn: Turn, model_a: str, model_b: str) -> int | None:
+async def _same_prompt_voted(session: Any, rater_id: int, turn: Turn, model_a: str, model_b: str) -> int | None:
     """The id of another turn with this turn's prompt and pair that this rater voted on, or None."""
     # The same rule as queue.voted_same_prompt (the queue does not hand out what this refuses),
     # with the documents compared too.
     if turn.position != 0:
         return None
-    candidates = session.exec(
+    candidates = (await session.exec(
         select(Vote.turn_id).join(Turn, col(Turn.id) == col(Vote.turn_id)).where(
             Vote.rater_id == rater_id, Vote.turn_id != turn.id, Turn.position == 0, Turn.prompt == turn.prompt,
             Turn.system_prompt == turn.system_prompt,
             ((Vote.model_a == model_a) & (Vote.model_b == model_b))
             | ((Vote.model_a == model_b) & (Vote.model_b == model_a)),
         ).order_by(col(Vote.turn_id))
-    ).all()
+    )).all()
     if not candidates:
         return None
-    documents = session.exec(
+    documents = (await session.exec(
         select(TurnDocument.turn_id, TurnDocument.document_id)
         .where(col(TurnDocument.turn_id).in_([turn.id, *candidates]))
-    ).all()
+    )).all()
     attached: dict[int, set[str]] = {}
     for turn_id, document_id in documents:
         attached.setdefault(turn_id, set()).add(document_id)

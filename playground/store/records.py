@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import col, func, select
 
 from playground.core.events import FinishReason
 from playground.core.generation import GenerationRecord
@@ -54,9 +54,8 @@ async def ensure_conversation(
 ) -> Conversation:
     """The conversation row for a Chainlit thread (or a batch item), created on its first turn,
     with how its pair was chosen and that (unordered) pair's probability."""
-
-    def ensure(session: Session) -> Conversation:
-        conversation = session.get(Conversation, conversation_id)
+    async with db.transaction() as session:
+        conversation = await session.get(Conversation, conversation_id)
         if conversation is None:
             conversation = Conversation(
                 id=conversation_id,
@@ -71,9 +70,7 @@ async def ensure_conversation(
             session.add(conversation)
         elif conversation.rater_id != rater_id:
             raise PermissionError(f"conversation {conversation_id} belongs to another rater")
-        return conversation
-
-    return await db.write(ensure)
+    return conversation
 
 
 async def is_revealed(db: Database, conversation_id: str) -> bool:
@@ -101,14 +98,14 @@ async def save_turn(
 ) -> Turn:
     """Store a finished turn (done, error or stopped on each side) and both responses, with the
     automatic checks of a prompt-set item's answers."""
-
-    # One hand-over to the database (Database.write): no round trips through a busy event loop.
-    def store(session: Session) -> Turn:
-        conversation = session.get(Conversation, conversation_id)
+    async with db.transaction() as session:
+        conversation = await session.get(Conversation, conversation_id)
         if conversation is None:
             raise LookupError(f"no conversation {conversation_id}")
-        position = session.exec(
-            select(func.count()).select_from(Turn).where(col(Turn.conversation_id) == conversation_id)
+        position = (
+            await session.exec(
+                select(func.count()).select_from(Turn).where(col(Turn.conversation_id) == conversation_id)
+            )
         ).one()
         turn = Turn(
             conversation_id=conversation_id,
@@ -123,7 +120,7 @@ async def save_turn(
             item_id=item_id,
         )
         session.add(turn)
-        session.flush()
+        await session.flush()
         assert turn.id is not None  # given by the flush
         for position_of_document, document_id in enumerate(document_ids):
             session.add(TurnDocument(turn_id=turn.id, document_id=document_id, position=position_of_document))
@@ -161,9 +158,7 @@ async def save_turn(
                     cached_tokens=record.cached_tokens,
                 )
             )
-        return turn
-
-    return await db.write(store)
+    return turn
 
 
 def record_of(response: Response) -> GenerationRecord:
@@ -191,23 +186,20 @@ async def load_conversation(
     db: Database, conversation_id: str
 ) -> tuple[Conversation, list[tuple[Turn, dict[str, Response]]]] | None:
     """A conversation with its turns in order, each with its responses by side."""
-
-    def load(session: Session) -> tuple[Conversation, list[Turn], list[Response]] | None:
-        conversation = session.get(Conversation, conversation_id)
+    async with db.reading() as session:
+        conversation = await session.get(Conversation, conversation_id)
         if conversation is None:
             return None
-        turns = list(session.exec(
-            select(Turn).where(col(Turn.conversation_id) == conversation_id).order_by(col(Turn.position))
-        ).all())
-        return conversation, turns, list(session.exec(
-            select(Response).where(col(Response.turn_id).in_([t.id for t in turns]))
-        ).all())
-
-    # One hand-over (Database.read): a rater's reload and the names' reveal read it on a busy loop.
-    loaded = await db.read(load)
-    if loaded is None:
-        return None
-    conversation, turns, responses = loaded
+        turns = (
+            await session.exec(
+                select(Turn).where(col(Turn.conversation_id) == conversation_id).order_by(col(Turn.position))
+            )
+        ).all()
+        responses = (
+            await session.exec(
+                select(Response).where(col(Response.turn_id).in_([t.id for t in turns]))
+            )
+        ).all()
     by_turn: dict[int, dict[str, Response]] = {}
     for response in responses:
         by_turn.setdefault(response.turn_id, {})[response.side] = response

@@ -62,23 +62,15 @@ class PlaygroundDataLayer(SQLAlchemyDataLayer):
         rating waited seconds for its commit."""
         reads = query.lstrip().upper().startswith(("SELECT", "WITH"))
         try:
-            # One hand-over to the database (Database.read, Database.write), not a round trip per
-            # step through the loop: every request Chainlit answers reads the user first.
-            if reads:
-                return await self.db.read(lambda session: self._outcome(session.execute(text(query), parameters)))
-            return await self.db.write(
-                lambda session: self._outcome(session.execute(text(query), parameters)), "background"
-            )
+            async with (self.db.reading() if reads else self.db.transaction("background")) as session:
+                result: Any = await session.execute(text(query), parameters)  # a CursorResult
+                if result.returns_rows:
+                    rows: list[dict[str, Any]] = self.clean_result([dict(row._mapping) for row in result.fetchall()])
+                    return rows
+                return int(result.rowcount)
         except SQLAlchemyError as exc:  # as Chainlit's own: its callers take None for "nothing"
             log.warning("Chainlit's data layer statement failed: %s", exc)
             return None
-
-    def _outcome(self, result: Any) -> list[dict[str, Any]] | int:
-        """A statement's rows (a CursorResult's), or how many rows it changed."""
-        if result.returns_rows:
-            rows: list[dict[str, Any]] = self.clean_result([dict(row._mapping) for row in result.fetchall()])
-            return rows
-        return int(result.rowcount)
 
     async def create_element(self, element: Any) -> None:
         return None  # rebuilt from the playground's tables in get_thread
