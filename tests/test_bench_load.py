@@ -44,6 +44,7 @@ async def test_scripted_raters_on_one_app_lose_nothing_on_the_synthetic_stream(d
     assert result["ratings_acknowledged"] == result["ratings_stored"] == 6
     assert (result["ratings_lost"], result["ratings_refused"]) == (0, 0)
     assert result["loop_lag_samples"] > 10 and result["loop_lag_p99_ms"] is not None
+    assert 0 < result["p50_rating_ack_ms"] <= result["p99_rating_ack_ms"]
     # Bytes were counted for every turn against the answers' rendered HTML.
     assert result["ws_bytes_per_turn_ratio"] > 1 and result["final_html_bytes_per_turn_mean"] > 100
 

@@ -24,7 +24,8 @@ Printed (all from this one run):
   turn's final panes' HTML (both answers rendered as the panes render them), summed over all turns;
   ``ws_bytes_per_turn_ratio_median`` per turn; ``ws_pane_bytes_per_turn_ratio`` counts only the
   side-by-side element and its ``pane_delta`` events (not the chat messages nor the rating panel).
-* ``turn_s_p50`` / ``turn_s_p99``: from a prompt to its rating panel; ``p99_rating_ack_ms``;
+* ``turn_s_p50`` / ``turn_s_p99``: from a prompt to its rating panel; ``p50_rating_ack_ms`` and
+  ``p99_rating_ack_ms``: from a rating's submit to its acknowledgement (the action's answer);
   ``app_cpu_share``: the app process's CPU seconds over the run's seconds (1.0: one core busy).
 """
 
@@ -291,6 +292,7 @@ async def _play(app: AppReplica, url: str, accounts: list[RaterAccount], turns: 
         "final_html_bytes_per_turn_mean": round(sum(html.values()) / max(len(html), 1)),
         "turn_s_p50": round(float(np.percentile(seconds, 50)), 2) if seconds else None,
         "turn_s_p99": round(float(np.percentile(seconds, 99)), 2) if seconds else None,
+        "p50_rating_ack_ms": round(float(np.percentile(ack_ms, 50)), 1) if ack_ms else None,
         "p99_rating_ack_ms": round(float(np.percentile(ack_ms, 99)), 1) if ack_ms else None,
         "seconds": round(played_s, 1),
         # The app's share of one core while the raters played: near 1.0, its one event loop is the limit.
