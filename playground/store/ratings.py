@@ -32,7 +32,7 @@ from sqlmodel import col, select
 
 from playground.core.vocabulary import SIDES, Winner
 from playground.store.database import Database
-from playground.store.records import names_hidden, shown_blind
+from playground.store.records import names_hidden, shown_blind, verdicts_by_side
 from playground.store.tables import (
     SCORE_MAX,
     SCORE_MIN,
@@ -217,11 +217,9 @@ async def submit_rating(db: Database, rater_id: int, payload: object) -> StoredR
         model_b=responses["b"].model,
         gold=turn.gold_verdict is not None,
         updated_at=now,
-        saved=_panel_values(submission.winner, submission.comment, {
-            side: {"accuracy": getattr(submission, side).accuracy, "fluency": getattr(submission, side).fluency}
-            for side in SIDES
-        }),
-        checks={side: r.check_verdict for side, r in responses.items() if r.check_verdict} or None,
+        saved=_panel_values(submission.winner, submission.comment,
+                            {side: getattr(submission, side).model_dump() for side in SIDES}),
+        checks=verdicts_by_side((side, r.check_verdict) for side, r in responses.items()),
     )
 
 

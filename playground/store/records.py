@@ -3,7 +3,7 @@ answers and their generation records."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -213,4 +213,9 @@ async def stored_checks(db: Database, turn_id: int) -> dict[str, str] | None:
         rows = (await session.exec(
             select(Response.side, Response.check_verdict).where(col(Response.turn_id) == turn_id)
         )).all()
+    return verdicts_by_side(rows)
+
+
+def verdicts_by_side(rows: Iterable[tuple[str, str | None]]) -> dict[str, str] | None:
+    """(side, stored verdict) pairs as the rating panel shows them; None when no side has one."""
     return {side: verdict for side, verdict in rows if verdict} or None
