@@ -566,6 +566,8 @@ def test_stepping_through_a_prompt_set_stores_each_item(page: Page, app: Chainli
     expect(page.get_by_text("Calculate: 100 - 37 = ?")).to_be_visible(timeout=30_000)
     for side in "ab":
         expect(page.get_by_test_id(f"pane-{side}-status").nth(1)).to_have_text("done", timeout=90_000)
+    # The panes say "done" when streaming ends, before the turn is written; its rating panel comes after.
+    expect(page.get_by_test_id("rating-submit").nth(1)).to_be_visible(timeout=30_000)
     stored = rows(app.db_url, "SELECT t.item_id, t.category, t.prompt_set, c.kind FROM turns t JOIN conversations c "
                               "ON c.id = t.conversation_id WHERE t.prompt = ? OR t.prompt = ?",
                   "Calculate: 15 + 27 = ?", "Calculate: 100 - 37 = ?")
