@@ -45,10 +45,10 @@ async def _fill_at_0004(database: Database) -> None:
     ]
     async with database.transaction() as session:
         for statement in statements:
-            await session.execute(text(statement))
+            await session.exec(text(statement))
         if database.dialect == "postgresql":  # ids were given: move the sequences past them
             for table in ("raters", "turns", "responses"):
-                await session.execute(text(
+                await session.exec(text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
 
 
@@ -77,12 +77,12 @@ async def test_0005_renames_the_status_backfills_verdicts_and_keeps_everything(b
                    for key in ((2, "a"), (2, "b"), (3, "a"), (3, "b")))
         assert [(v.turn_id, v.winner) for v in votes] == [(1, "model_a")]
         async with database.transaction() as session:
-            count = (await session.execute(text("SELECT count(*) FROM ratings WHERE comment = 'kept'"))).scalar()
+            count = (await session.exec(text("SELECT count(*) FROM ratings WHERE comment = 'kept'"))).scalar()
         assert count == 1
         # The old word is refused from now on.
         with pytest.raises(IntegrityError):
             async with database.transaction() as session:
-                await session.execute(text("UPDATE responses SET status = 'complete' WHERE id = 1"))
+                await session.exec(text("UPDATE responses SET status = 'complete' WHERE id = 1"))
     finally:
         await database.dispose()
 

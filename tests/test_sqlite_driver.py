@@ -29,28 +29,28 @@ async def test_each_statement_is_one_trip_and_reports_what_a_cursor_does(
 
     try:
         async with db.transaction() as session:  # the connection is made, and set up, before counting
-            await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT UNIQUE)"))
+            await session.exec(text("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT UNIQUE)"))
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
         async with db.transaction() as session:
             cursor = (await session.connection()).sync_connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             assert isinstance(cursor, OneTripCursor)
             trips.clear()
-            inserted: Any = await session.execute(text("INSERT INTO t (x) VALUES ('a')"))
+            inserted: Any = await session.exec(text("INSERT INTO t (x) VALUES ('a')"))
             assert inserted.lastrowid == 1 and inserted.rowcount == 1
-            returned = await session.execute(text("INSERT INTO t (x) VALUES ('b') RETURNING id, x"))
+            returned = await session.exec(text("INSERT INTO t (x) VALUES ('b') RETURNING id, x"))
             assert returned.all() == [(2, "b")]
-            many: Any = await session.execute(text("INSERT INTO t (x) VALUES (:x)"), [{"x": "c"}, {"x": "d"}])
+            many: Any = await session.exec(text("INSERT INTO t (x) VALUES (:x)"), params=[{"x": "c"}, {"x": "d"}])
             assert many.rowcount == 2
-            updated: Any = await session.execute(text("UPDATE t SET x = x || '!' WHERE id > 2"))
+            updated: Any = await session.exec(text("UPDATE t SET x = x || '!' WHERE id > 2"))
             assert updated.rowcount == 2
-            rows = await session.execute(text("SELECT id, x FROM t ORDER BY id"))
+            rows = await session.exec(text("SELECT id, x FROM t ORDER BY id"))
             assert rows.all() == [(1, "a"), (2, "b"), (3, "c!"), (4, "d!")]
             # Five statements, five trips (SQLAlchemy's own adapter: a cursor, execute, fetch, close).
             assert trips == ["_execute"] * 5
         with pytest.raises(IntegrityError):
             async with db.transaction() as session:
-                await session.execute(text("INSERT INTO t (x) VALUES ('a')"))  # x is unique
+                await session.exec(text("INSERT INTO t (x) VALUES ('a')"))  # x is unique
         async with db.reading() as session:
-            assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == 4
+            assert (await session.exec(text("SELECT count(*) FROM t"))).scalar() == 4
     finally:
         await db.dispose()

@@ -53,15 +53,15 @@ async def test_upgrade_from_the_first_schema_keeps_the_turns(blank_db_url: str) 
     try:
         await upgrade(database, "0001")
         async with database.transaction() as session:
-            await session.execute(text(
+            await session.exec(text(
                 "INSERT INTO raters (name, password_hash, is_admin, created_at) "
                 "VALUES ('old', 'x', false, CURRENT_TIMESTAMP)"
             ))
-            await session.execute(text(
+            await session.exec(text(
                 "INSERT INTO conversations (id, rater_id, mode, model_a, model_b, created_at) "
                 "VALUES ('c1', 1, 'blind', 'p', 'q', CURRENT_TIMESTAMP)"
             ))
-            await session.execute(text(
+            await session.exec(text(
                 "INSERT INTO turns (conversation_id, position, prompt, system_prompt, settings, blind, created_at) "
                 "VALUES ('c1', 0, 'kept?', '', '{}', true, CURRENT_TIMESTAMP)"
             ))

@@ -29,8 +29,9 @@ async def store_battles(
             session.add(account)
             await session.flush()
             rater_ids.append(account.id)
-        first_turn = int((await session.execute(select(func.coalesce(func.max(Turn.id), 0)))).scalar_one()) + 1
-        first_response = int((await session.execute(select(func.coalesce(func.max(Response.id), 0)))).scalar_one()) + 1
+        connection = await session.connection()  # Core statements: SQLAlchemy's own execute
+        last_turn = (await connection.execute(select(func.max(Turn.id)))).scalar_one() or 0
+        last_response = (await connection.execute(select(func.max(Response.id)))).scalar_one() or 0
     for begin in range(0, len(battles), chunk):
         rows: dict[str, list[dict[str, Any]]] = {t: [] for t in ("conv", "turn", "resp", "vote", "rating")}
         size = min(chunk, len(battles) - begin)
@@ -42,14 +43,14 @@ async def store_battles(
             when = start + timedelta(seconds=i)
             rater = rater_ids[i % raters]
             conversation = f"synthetic-{i}"
-            turn_id = first_turn + i
+            turn_id = last_turn + 1 + i
             rows["conv"].append({"id": conversation, "rater_id": rater, "mode": "blind", "model_a": a,
                                  "model_b": b, "revealed_at": when, "created_at": when})
             rows["turn"].append({"id": turn_id, "conversation_id": conversation, "position": 0,
                                  "prompt": f"Question {i}?", "system_prompt": "", "settings": {},
                                  "blind": True, "category": None, "created_at": when})
             for s, (side, model) in enumerate((("a", a), ("b", b))):
-                response_id = first_response + 2 * i + s
+                response_id = last_response + 1 + 2 * i + s
                 rows["resp"].append({
                     "id": response_id, "turn_id": turn_id, "side": side, "model": model,
                     "text": f"Answer of {model} to question {i}.", "reasoning": "", "status": "done",
@@ -65,15 +66,17 @@ async def store_battles(
                                  "model_b": b, "blind": True, "created_at": when, "updated_at": when})
         async with db.transaction() as session:
             tables = ((Conversation, "conv"), (Turn, "turn"), (Response, "resp"), (Vote, "vote"), (Rating, "rating"))
+            connection = await session.connection()
             for mapped, key in tables:
                 # Core inserts of the plain tables: the ORM would build an object per row.
-                await session.execute(insert(SQLModel.metadata.tables[mapped.__tablename__]), rows[key])
+                await connection.execute(insert(SQLModel.metadata.tables[mapped.__tablename__]), rows[key])
     if db.engine.dialect.name == "postgresql":
         # Ids were given explicitly: move the sequences past them for rows added later.
         from sqlalchemy import text
 
         async with db.transaction() as session:
+            connection = await session.connection()
             for table in ("turns", "responses"):
-                await session.execute(text(
+                await connection.execute(text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
                 ))

@@ -63,7 +63,8 @@ class PlaygroundDataLayer(SQLAlchemyDataLayer):
         reads = query.lstrip().upper().startswith(("SELECT", "WITH"))
         try:
             async with (self.db.reading() if reads else self.db.transaction("background")) as session:
-                result: Any = await session.execute(text(query), parameters)  # a CursorResult
+                connection = await session.connection()  # raw SQL: SQLAlchemy's own execute
+                result: Any = await connection.execute(text(query), parameters)  # a CursorResult
                 if result.returns_rows:
                     rows: list[dict[str, Any]] = self.clean_result([dict(row._mapping) for row in result.fetchall()])
                     return rows
