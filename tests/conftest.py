@@ -6,7 +6,9 @@ on loopback for the test session, and the local model is a real transformers che
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +20,7 @@ import yaml
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may come from a model hub, ever
 
 from playground.core.config import PlaygroundConfig, load_config  # noqa: E402
-from playground.devtools.demo_models import build_demo_models  # noqa: E402
+from playground.devtools.demo_models import DEMO_SPECS, build_demo_models, is_current  # noqa: E402
 from playground.devtools.postgres_server import PostgresServer  # noqa: E402
 from playground.devtools.vllm_server import VLLMServer  # noqa: E402
 from playground.store.database import Database  # noqa: E402
@@ -41,11 +43,49 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+DEMO_MODELS_CACHE = Path(__file__).resolve().parent.parent / ".pytest-demo-models"
+
+
+def demo_models_key() -> str:
+    """What the demo checkpoints are made from: the code that builds and trains them, the
+    questions they are taught, and the libraries that draw and train the weights."""
+    import tokenizers
+    import torch
+    import transformers
+
+    from playground.core.locations import shipped_prompts_dir
+    from playground.devtools import demo_models, demo_training
+
+    digest = hashlib.sha256()
+    for source in (Path(demo_models.__file__), Path(demo_training.__file__), shipped_prompts_dir() / "quick-20.yaml"):
+        digest.update(source.read_bytes())
+    for library in (torch, transformers, tokenizers):
+        digest.update(library.__version__.encode())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def demo_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo-models")
-    build_demo_models(out)
-    return out
+    """The demo checkpoints, built once for what they are made from (``demo_models_key``) and
+    kept for later test sessions: each build took a quarter of the fast tests' time. A session
+    that finds them missing or half there builds them aside and moves them in whole."""
+    target = DEMO_MODELS_CACHE / demo_models_key()
+
+    def complete() -> bool:
+        return all(is_current(target / spec.name, spec) for spec in DEMO_SPECS)
+
+    if complete():
+        return target
+    shutil.rmtree(target, ignore_errors=True)  # not a whole build (a copy cut short): never used
+    built = tmp_path_factory.mktemp("demo-models")
+    build_demo_models(built)
+    staging = DEMO_MODELS_CACHE / f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    shutil.copytree(built, staging)
+    try:
+        staging.rename(target)
+    except OSError:  # another session moved its build in meanwhile: the same checkpoints
+        shutil.rmtree(staging, ignore_errors=True)
+    return target if complete() else built
 
 
 @pytest.fixture(scope="session")

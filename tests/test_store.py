@@ -194,7 +194,7 @@ async def test_a_vote_before_both_answers_ended_is_refused(db: Database) -> None
 
 
 async def test_fifty_raters_rating_twenty_turns_at_once_lose_nothing(db: Database) -> None:
-    raters = [await rater_with_turns(db, f"rater{i:02d}", turns=20) for i in range(50)]
+    raters = await asyncio.gather(*(rater_with_turns(db, f"rater{i:02d}", turns=20) for i in range(50)))
     jobs = [
         submit_rating(db, rater.id, submission(turn.id, a=(1 + i % 5, 1 + (i + 1) % 5)))  # type: ignore[arg-type]
         for rater, turns in raters

@@ -116,8 +116,10 @@ def _model(name: str, mode: str, batching: bool, device: str) -> TransformersMod
 async def bench_duel_gpu(
     tokenizer: Path = DEFAULT_TOKENIZER, max_tokens: int = 128, batching: bool = True,
     modes: tuple[str, ...] = ("worker", "app"), device: str = "cuda", shape: dict[str, int] = FOUR_B_SHAPE,
+    prompts: tuple[str, ...] = PROMPTS,
 ) -> dict[str, Any]:
-    """``device`` and ``shape`` other than the GPU's 4B are for checking this code on a CPU."""
+    """``device``, ``shape`` and fewer ``prompts`` than the GPU run's are for checking this code
+    on a CPU."""
     import torch
 
     if device == "cuda":
@@ -125,7 +127,7 @@ async def bench_duel_gpu(
         if reason is not None:
             return {"device": "cuda", "cuda": None, "reason": reason}
     result: dict[str, Any] = {"device": device, "cuda": torch.cuda.get_device_name(0) if device == "cuda" else None,
-                              "shape": shape, "dtype": "bfloat16", "max_tokens": max_tokens, "prompts": len(PROMPTS)}
+                              "shape": shape, "dtype": "bfloat16", "max_tokens": max_tokens, "prompts": len(prompts)}
     with tempfile.TemporaryDirectory(prefix="playground-duel-gpu-") as tmp:
         path = shaped_checkpoint(tokenizer, Path(tmp) / "shaped", shape)
         for mode in modes:
@@ -141,7 +143,7 @@ async def bench_duel_gpu(
             try:
                 await asyncio.gather(a.load(), b.load())
                 result[f"load_s_{mode}"] = round(time.perf_counter() - started, 1)
-                found = await _measure(a, b, max_tokens, PROMPTS)
+                found = await _measure(a, b, max_tokens, prompts)
                 if isinstance(a, TransformersBackend):
                     found["batching_off"] = a.batching_off  # why not, when it could not batch
             except Exception as exc:  # one mode failing still reports the other
