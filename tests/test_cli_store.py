@@ -3,12 +3,18 @@ add`, `playground bench store`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-import os
 import subprocess
-import sys
+import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from click.testing import Result
+from typer.testing import CliRunner
+
+from playground.cli import app
 from playground.devtools.postgres_server import PostgresServer
 from playground.store.migrate import head_revision
 
@@ -16,10 +22,27 @@ from .paths import PROJECT_ROOT
 
 
 def playground(*args: str, db_url: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "playground.cli", *args], input=stdin, text=True, capture_output=True,
-        cwd=PROJECT_ROOT, env=dict(os.environ, PLAYGROUND_DATABASE_URL=db_url), timeout=300,
-    )
+    """``playground ARGS`` on the database ``db_url``: the command's own code, its exit status,
+    standard output and error, run in this process by Typer's runner. A new interpreter per
+    command cost each a second or two of imports; ``test_install`` runs the installed script
+    itself (and in the full suite the browser and replica tests start the app with it)."""
+
+    def invoke() -> Result:
+        with contextlib.chdir(PROJECT_ROOT):
+            return CliRunner().invoke(app, list(args), input=stdin, env={"PLAYGROUND_DATABASE_URL": db_url})
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        result = invoke()
+    else:  # from an async test: the command's own asyncio.run needs a thread without a loop
+        with ThreadPoolExecutor(1) as thread:
+            result = thread.submit(invoke).result()
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # What the interpreter would have printed before exiting with status 1.
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["playground", *args], result.exit_code, result.stdout, stderr)
 
 
 def test_db_upgrade_then_raters_add(tmp_path: Path) -> None:
