@@ -67,7 +67,7 @@ def demo_models_key() -> str:
 @pytest.fixture(scope="session")
 def demo_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo checkpoints, built once for what they are made from (``demo_models_key``) and
-    kept for later test sessions: each build took a quarter of the fast tests' time. A session
+    kept for later test sessions: a build takes some 20 s of every session otherwise. A session
     that finds them missing or half there builds them aside and moves them in whole."""
     target = DEMO_MODELS_CACHE / demo_models_key()
 

@@ -25,7 +25,7 @@ def playground(*args: str, db_url: str, stdin: str = "") -> subprocess.Completed
     """``playground ARGS`` on the database ``db_url``: the command's own code, its exit status,
     standard output and error, run in this process by Typer's runner. A new interpreter per
     command cost each a second or two of imports; ``test_install`` runs the installed script
-    itself (and in the full suite the browser and replica tests start the app with it)."""
+    itself, in a new interpreter."""
 
     def invoke() -> Result:
         with contextlib.chdir(PROJECT_ROOT):
