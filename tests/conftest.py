@@ -85,6 +85,9 @@ def demo_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         staging.rename(target)
     except OSError:  # another session moved its build in meanwhile: the same checkpoints
         shutil.rmtree(staging, ignore_errors=True)
+    for older in DEMO_MODELS_CACHE.iterdir():  # builds from other code or libraries: 8 MB each
+        if older != target and "." not in older.name:
+            shutil.rmtree(older, ignore_errors=True)
     return target if complete() else built
 
 
