@@ -57,7 +57,8 @@ def demo_models_key() -> str:
     from playground.devtools import demo_models, demo_training
 
     digest = hashlib.sha256()
-    for source in (Path(demo_models.__file__), Path(demo_training.__file__), shipped_prompts_dir() / "quick-20.yaml"):
+    questions = shipped_prompts_dir() / f"{demo_training.QUICK_20}.yaml"
+    for source in (Path(demo_models.__file__), Path(demo_training.__file__), questions):
         digest.update(source.read_bytes())
     for library in (torch, transformers, tokenizers):
         digest.update(library.__version__.encode())

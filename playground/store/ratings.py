@@ -29,6 +29,7 @@ from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from playground.core.vocabulary import SIDES, Winner
 from playground.store.database import Database
@@ -228,7 +229,9 @@ def _panel_values(winner: str, comment: str, scores: dict[str, dict[str, int]]) 
     return {"winner": winner, "comment": comment, **scores}
 
 
-async def _same_prompt_voted(session: Any, rater_id: int, turn: Turn, model_a: str, model_b: str) -> int | None:
+async def _same_prompt_voted(
+    session: AsyncSession, rater_id: int, turn: Turn, model_a: str, model_b: str
+) -> int | None:
     """The id of another turn with this turn's prompt and pair that this rater voted on, or None."""
     # The same rule as queue.voted_same_prompt (the queue does not hand out what this refuses),
     # with the documents compared too.
